@@ -1,0 +1,30 @@
+"""pympas: unsupervised crowd segmentation in surveillance video (MPASNet).
+
+Data flows one way: video -> particles -> collectiveness -> pseudo-masks -> training -> masks
+-> metrics. The motion-prior half (collectiveness, Circular Region Merging) runs on native C++
+kernels; see :mod:`pympas.collectiveness` and :mod:`pympas.rasterize`.
+"""
+
+from pympas._version import __version__
+from pympas.collectiveness import (
+    Collectiveness,
+    CollectivenessBatch,
+    collectiveness,
+    collectiveness_batch,
+    individual_collectiveness,
+    link_threshold,
+)
+from pympas.knn import knn_correlation
+from pympas.rasterize import rasterize_circles
+
+__all__ = [
+    "Collectiveness",
+    "CollectivenessBatch",
+    "__version__",
+    "collectiveness",
+    "collectiveness_batch",
+    "individual_collectiveness",
+    "knn_correlation",
+    "link_threshold",
+    "rasterize_circles",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from pympas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""The ``pympas`` command: one sub-command per stage of the pipeline.
+
+Each sub-command lives in its own module, which provides ``register(subparsers)``; modules are
+imported only when needed so that ``pympas --help`` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pympas._version import __version__
+
+# name -> module providing register(subparsers); order is the order shown in --help.
+SUBCOMMANDS: dict[str, str] = {
+    "example": "pympas.example",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pympas", description="Unsupervised crowd segmentation in surveillance video (MPASNet)."
+    )
+    parser.add_argument("--version", action="version", version=f"pympas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

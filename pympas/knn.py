@@ -1,0 +1,43 @@
+"""Batched K-nearest-neighbour velocity correlation (the input of Eq. 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pympas import _validate
+from pympas._backend import native
+
+__all__ = ["knn_correlation"]
+
+
+def knn_correlation(
+    points: np.ndarray, velocities: np.ndarray, offsets: np.ndarray | None = None, k: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """K nearest other particles of each particle in its frame, and their velocity correlation.
+
+    Args:
+        points: (N, 2) positions (x, y) of the particles of all frames, concatenated.
+        velocities: (N, 2) velocities, same order.
+        offsets: (F+1,) integers, frame f holds rows ``offsets[f]:offsets[f+1]``;
+            ``None`` means one frame.
+        k: number of neighbours K >= 1.
+
+    Returns:
+        neighbors: (N, K) int64 global row indices; never the particle itself; ties in distance go
+            to the lower index; -1 padding where a frame has K or fewer particles.
+        corr: (N, K) float64 cosine of the two velocities (norms clamped below at machine
+            epsilon, so a zero velocity gives 0); 0 where padded.
+
+    Example:
+        >>> pts = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+        >>> vel = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        >>> nbr, c = knn_correlation(pts, vel, k=1)
+        >>> nbr[:, 0].tolist()
+        [1, 0, 1]
+    """
+    points = _validate.coordinates("points", points)
+    velocities = _validate.coordinates("velocities", velocities, n=points.shape[0])
+    n = points.shape[0]
+    offsets = _validate.offsets("offsets", [0, n] if offsets is None else offsets, n)
+    k = _validate.integer("k", k, 1)
+    return native().knn_correlation(points, velocities, offsets, k)
