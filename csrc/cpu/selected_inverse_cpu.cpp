@@ -82,8 +82,7 @@ void order_amd(const FrameMatrix& m, Factor* f) {
   const int n = m.n;
   f->order.resize(n);
   f->pinv.resize(n);
-  const int64_t nnz = m.row_ptr[n];
-  if (nnz == 0) {
+  if (m.row_ptr[n] == 0) {
     for (int i = 0; i < n; ++i) f->order[i] = f->pinv[i] = i;
     return;
   }
@@ -104,22 +103,25 @@ void order_amd(const FrameMatrix& m, Factor* f) {
       inner[fill[std::min(i, j)]++] = std::max(i, j);
     }
   }
-  // Sort each column and drop duplicates (W may hold both (i, j) and (j, i)).
+  // Sort each column, drop duplicates (W may hold both (i, j) and (j, i)) and put the diagonal
+  // first: Eigen's AMD treats a node without a structural diagonal as dense (ordered last).
+  std::vector<int> sym(cnt[n] + n);
   int out = 0;
   std::vector<int> outer(n + 1, 0);
   for (int j = 0; j < n; ++j) {
     const int b = cnt[j], e = cnt[j + 1];
     std::sort(inner.begin() + b, inner.begin() + e);
     outer[j] = out;
+    sym[out++] = j;
     for (int p = b; p < e; ++p) {
       if (p > b && inner[p] == inner[p - 1]) continue;
-      inner[out++] = inner[p];
+      sym[out++] = inner[p];
     }
   }
   outer[n] = out;
   std::vector<double> ones(out, 1.0);
   const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::ColMajor, int>> lower(
-      n, n, out, outer.data(), inner.data(), ones.data());
+      n, n, out, outer.data(), sym.data(), ones.data());
   Eigen::AMDOrdering<int> amd;
   Eigen::AMDOrdering<int>::PermutationType perm;
   amd(lower.selfadjointView<Eigen::Lower>(), perm);
