@@ -414,6 +414,7 @@ def simulate(
         return sid
 
     params = {}  # agent id -> desired speed, for the record
+    local: dict[int, int] = {}  # JuPedSim agent id -> id in this scene (1, 2, ... in order)
     initial_heading: dict[int, np.ndarray] = {}
 
     def add(pos: Point, route: str, *, journey_stage: tuple[int, int] | None = None) -> int | None:
@@ -431,6 +432,7 @@ def simulate(
         except RuntimeError:  # too close to a wall or another agent: skip this one
             return None
         params[aid] = v0
+        local[aid] = len(local) + 1  # JuPedSim's ids count across simulations in a process
         return aid
 
     # standing groups: a waiting set each, released at a random time (or never)
@@ -464,7 +466,7 @@ def simulate(
             if aid is not None:
                 ids.append(aid)
                 d = c - np.asarray(p)
-                initial_heading[aid] = d / (np.linalg.norm(d) + 1e-9)
+                initial_heading[local[aid]] = d / (np.linalg.norm(d) + 1e-9)
         members[ws] = ids
         if rng.random() < 0.5:  # half of the groups leave during the video
             releases.append((int(n_frames_total - frames * rng.uniform(0.2, 0.8)), ws))
@@ -519,7 +521,7 @@ def simulate(
         if f < warm:
             continue
         agents = list(sim.agents())
-        ids = np.array([a.id for a in agents] + [s[0] for s in spectators], dtype=np.int64)
+        ids = np.array([local[a.id] for a in agents] + [s[0] for s in spectators], dtype=np.int64)
         xy = np.array([a.position for a in agents] + [tuple(s[1]) for s in spectators]).reshape(
             -1, 2
         )

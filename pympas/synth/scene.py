@@ -323,6 +323,10 @@ def render_scene(
     ``overwrite`` is false; nothing half-written is left behind on errors."""
     _check(scenario, seed, frames, size, density)
     out = Path(out_dir)
+    if out.exists() and not overwrite:  # fail before the (long) simulation
+        raise FileExistsError(
+            f"output directory {str(out)!r} exists (pass overwrite=True / --overwrite)"
+        )
     scene = prepare(
         scenario, seed=seed, frames=frames, size=size, density=density, distractors=distractors
     )
@@ -345,6 +349,10 @@ def render_suite(
     for i, name in enumerate(SCENARIOS):
         _check(name, seed + i, frames, size, 1.0)
     out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(
+            f"output directory {str(out)!r} exists (pass overwrite=True / --overwrite)"
+        )
 
     def fill(tmp: Path) -> list[SceneInfo]:
         infos = []
