@@ -23,24 +23,20 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
-    return v
+def _int_at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if v < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {v}")
+        return v
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
+    return parse
 
 
 def _fail(msg: str) -> int:
@@ -91,8 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(SCENARIOS)}, or 'suite' for all six")  # fmt: skip
     p.add_argument("out_pos", nargs="?", metavar="OUT", help="output directory (or use -o)")
     p.add_argument("-o", "--out", help="output directory (must not exist unless --overwrite)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--frames", type=_positive, default=300, help="frames per scene (default 300)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--frames", type=_int_at_least(1), default=300, help="frames per scene (default 300)"
+    )
     p.add_argument("--size", type=_size, default=(640, 480), help="WxH (default 640x480)")
     p.add_argument("--density", type=float, default=None,
                    help="head-count factor, single scenes only (default 1.0)")  # fmt: skip
