@@ -305,9 +305,9 @@ class Renderer:
         step = tile * ppm
         joint = max(1, round(0.02 * ppm))
         for x in np.arange(0, mw, step):
-            pav[:, int(x) : int(x) + joint] *= 0.6
+            pav[:, int(x) : int(x) + joint] *= 0.5
         for y in np.arange(0, mh, step):
-            pav[int(y) : int(y) + joint, :] *= 0.6
+            pav[int(y) : int(y) + joint, :] *= 0.5
         pav = np.clip(pav, 0, 255).astype(np.uint8)
         np.copyto(img, pav, where=walk[..., None] > 0)
         cv2.polylines(
@@ -317,6 +317,62 @@ class Renderer:
             cv2.polylines(
                 img, [ipx(hole)], True, (185, 190, 190), max(1, int(0.25 * ppm)), cv2.LINE_AA, SHIFT
             )
+
+        # decals with strong corners on the walkable ground: manhole covers and drain grates
+        ys, xs = np.nonzero(walk[:: int(ppm), :: int(ppm)])
+        n_dec = len(ys) // 15
+        for k in rng.choice(len(ys), size=min(n_dec, len(ys)), replace=False):
+            c = np.array([xs[k], ys[k]], np.float64) * int(ppm)
+            if rng.random() < 0.5:  # manhole: dark square with a light cross-hatch
+                half = 0.35 * ppm
+                p0, p1 = tuple((c - half).astype(int)), tuple((c + half).astype(int))
+                cv2.rectangle(img, p0, p1, (55, 58, 60), -1)
+                for t in np.linspace(-half, half, 5)[1:-1]:
+                    cv2.line(
+                        img,
+                        (int(c[0] + t), p0[1]),
+                        (int(c[0] + t), p1[1]),
+                        (120, 125, 128),
+                        max(1, int(0.04 * ppm)),
+                    )
+                    cv2.line(
+                        img,
+                        (p0[0], int(c[1] + t)),
+                        (p1[0], int(c[1] + t)),
+                        (120, 125, 128),
+                        max(1, int(0.04 * ppm)),
+                    )
+            else:  # drain grate: a dark slotted bar
+                hx, hy = 0.45 * ppm, 0.15 * ppm
+                cv2.rectangle(
+                    img,
+                    (int(c[0] - hx), int(c[1] - hy)),
+                    (int(c[0] + hx), int(c[1] + hy)),
+                    (35, 35, 38),
+                    -1,
+                )
+                for t in np.linspace(-hx, hx, 7)[1:-1]:
+                    cv2.line(
+                        img,
+                        (int(c[0] + t), int(c[1] - hy)),
+                        (int(c[0] + t), int(c[1] + hy)),
+                        (140, 145, 150),
+                        max(1, int(0.05 * ppm)),
+                    )
+        if sc.road is not None:  # a zebra crossing where the road is nearest the view centre
+            (a, b), wd = np.array(sc.road), sc.road_width
+            d = (b - a) / np.linalg.norm(b - a)
+            nrm = np.array([-d[1], d[0]])
+            s0 = float(np.dot(np.asarray(self.cam.target) - a, d)) + rng.uniform(-6, 6)
+            for i in range(-4, 5):
+                m = a + (s0 + i * 1.0) * d
+                quad = [
+                    m - 0.25 * d - (wd / 2 - 0.6) * nrm,
+                    m + 0.25 * d - (wd / 2 - 0.6) * nrm,
+                    m + 0.25 * d + (wd / 2 - 0.6) * nrm,
+                    m - 0.25 * d + (wd / 2 - 0.6) * nrm,
+                ]
+                cv2.fillConvexPoly(img, ipx(quad), (225, 230, 232), cv2.LINE_AA, SHIFT)
 
         for line, wd, dashed in sc.markings:
             pts = np.asarray(line, dtype=np.float64)
