@@ -50,7 +50,8 @@ class Scenario:
     standing_areas: list[Rect] = field(default_factory=list)
     standing_groups: int = 3
     spectator_areas: list[tuple[Rect, int]] = field(default_factory=list)
-    speed: tuple[float, float] = (1.3, 0.15)
+    speed: tuple[float, float] = (1.3, 0.15)  # desired speed: mean, sd (m/s)
+    time_gap: float = 1.0  # collision-free speed model: seconds kept to the person ahead
     warmup: float = 4.0
     # rendering
     yaw: float = 0.0
@@ -250,6 +251,7 @@ def ring() -> Scenario:
         standing_areas=[(-5.2, -5.2, 5.2, 5.2)],
         standing_groups=0,
         speed=(2.6, 0.3),
+        time_gap=0.45,
         warmup=3.0,
         yaw=90.0,
         pitch=50.0,
@@ -425,7 +427,12 @@ def simulate(
         try:
             aid = sim.add_agent(
                 jps.CollisionFreeSpeedModelAgentParameters(
-                    position=pos, journey_id=jid, stage_id=sid, desired_speed=v0, radius=radius
+                    position=pos,
+                    journey_id=jid,
+                    stage_id=sid,
+                    desired_speed=v0,
+                    radius=radius,
+                    time_gap=scenario.time_gap,
                 )
             )
         except RuntimeError:  # too close to a wall or another agent: skip this one
