@@ -1,9 +1,9 @@
 """OpenCV/NumPy renderer: people as articulated figures on a textured, cluttered ground.
 
 Every frame is first drawn as a *label image* (H, W) uint16 in depth order (painter's
-algorithm): 0 shows the background (ground and static clutter, rendered once), 1-3 are the
-parts of a car, and ``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours
-and clothing textures are then filled in from per-label tables in one vectorised pass, so the
+algorithm): 0 shows the background (ground and static clutter, rendered once), 1 to
+PERSON0 - 1 the parts of cars (body, windows, wheels: three labels per car), and
+``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours and clothing textures are then filled in from per-label tables in one vectorised pass, so the
 ground-truth mask (``labels >= PERSON0``) is exactly the set of pixels where a person is drawn,
 including occlusion by cars and static objects in front of them. Degradations (soft shadows,
 lighting flicker, optical blur, sensor noise, JPEG compression) act on colours only.
@@ -21,7 +21,8 @@ import numpy as np
 from pympas.synth.camera import Camera
 from pympas.synth.scenarios import FPS, Scenario, Trajectories
 
-PERSON0 = 4  # first person label; 1..3 are car body, windows, wheels
+MAX_CARS = 4  # cars with their own colour in one frame
+PERSON0 = 1 + 3 * MAX_CARS  # first person label; car k has body, windows, wheels 1+3k..3+3k
 SHIFT = 3  # sub-pixel bits for cv2 drawing
 _S = float(1 << SHIFT)
 
@@ -642,7 +643,8 @@ class Renderer:
             elif kind == 1:
                 self._draw_person(labels, j, prims[j])
             else:
-                for lab, prim in car_geo[j][1]:
+                for lab0, prim in car_geo[j][1]:
+                    lab = lab0 + 3 * (j % MAX_CARS)
                     if prim[0] == "poly":
                         cv2.fillConvexPoly(labels, prim[1], lab, cv2.LINE_8, SHIFT)
                     else:
@@ -781,8 +783,8 @@ class Renderer:
         p = len(pp["xy"])
         n_lab = PERSON0 + 8 * max(p, 1)
         lut = np.zeros((n_lab, 3), np.float32)
-        car_col = np.asarray(cars[0]["colour"], np.float32) if cars else np.zeros(3, np.float32)
-        lut[1], lut[2], lut[3] = car_col, (70, 55, 50), (25, 25, 25)
+        for k, car in enumerate(cars[:MAX_CARS]):
+            lut[1 + 3 * k : 4 + 3 * k] = (car["colour"], (70, 55, 50), (25, 25, 25))
         if p:
             blk = lut[PERSON0:].reshape(p, 8, 3)
             blk[:, LEGS] = pp["trousers"]
