@@ -3,7 +3,8 @@
 Every frame is first drawn as a *label image* (H, W) uint16 in depth order (painter's
 algorithm): 0 shows the background (ground and static clutter, rendered once), 1 to
 PERSON0 - 1 the parts of cars (body, windows, wheels: three labels per car), and
-``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours and clothing textures are then filled in from per-label tables in one vectorised pass, so the
+``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours and clothing
+textures are then filled in from per-label tables in one vectorised pass, so the
 ground-truth mask (``labels >= PERSON0``) is exactly the set of pixels where a person is drawn,
 including occlusion by cars and static objects in front of them. Degradations (soft shadows,
 lighting flicker, optical blur, sensor noise, JPEG compression) act on colours only.
