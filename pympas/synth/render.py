@@ -211,7 +211,6 @@ class Renderer:
                 (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
             )
         self._flicker = self.rng.uniform(0, 2 * math.pi, 2)
-        self._yy, self._xx = None, None
 
     # ------------------------------------------------------------------------ background
     def _ground_map(self) -> tuple[np.ndarray, np.ndarray]:

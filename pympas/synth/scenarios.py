@@ -414,7 +414,6 @@ def simulate(
             sid = stage[scenario.routes[route][int(np.argmin(ahead))]]
         return sid
 
-    params = {}  # agent id -> desired speed, for the record
     local: dict[int, int] = {}  # JuPedSim agent id -> id in this scene (1, 2, ... in order)
     initial_heading: dict[int, np.ndarray] = {}
 
@@ -437,7 +436,6 @@ def simulate(
             )
         except RuntimeError:  # too close to a wall or another agent: skip this one
             return None
-        params[aid] = v0
         local[aid] = len(local) + 1  # JuPedSim's ids count across simulations in a process
         return aid
 
