@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,10 @@ _EDGE = (255, 255, 0)
 
 class NoMotionWarning(UserWarning):
     """A video in which no collective motion was found: its pseudo-masks are empty."""
+
+
+class Stopped(Exception):
+    """Labelling was asked to stop (``pympas label`` interrupted)."""
 
 
 class LabelSetError(ValueError):
@@ -392,11 +396,13 @@ def _finish_batch(
     from pympas.collectiveness import collectiveness_batch
     from pympas.rasterize import rasterize_circles
 
+    # Static particles (fixed camera background) never enter the graph.
     moving = [np.hypot(v[:, 0], v[:, 1]) >= params["min_speed"] for _, _, _, v in batch]
     pts = [p[m] for (_, _, p, _), m in zip(batch, moving, strict=True)]
     vel = [v[m] for (_, _, _, v), m in zip(batch, moving, strict=True)]
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pts])]).astype(np.int64)
     all_pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    # Eqs. 1-5: W, Z, phi; links Z > 0.6 kappa; collective merging keeps clusters >= min size.
     res = collectiveness_batch(
         all_pts,
         np.concatenate(vel) if vel else np.zeros((0, 2)),
@@ -407,6 +413,7 @@ def _finish_batch(
     )
     keep = res.clusters > 0
     kept_offsets = np.searchsorted(np.flatnonzero(keep), offsets).astype(np.int64)
+    # CRM: union of radius-r discs around the kept particles.
     masks = rasterize_circles(all_pts[keep], kept_offsets, shape[0], shape[1], params["radius"])
     out = []
     for f, (t, image, p, _) in enumerate(batch):
@@ -422,9 +429,11 @@ def label_stream(
     params: dict[str, Any],
     progress: bool | dict[str, Any] = True,
     stats: dict[str, Any] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[LabelledFrame]:
     """The pipeline as a stream of :class:`LabelledFrame` (bounded memory); ``params`` from
-    :func:`_check_params`. ``stats`` (if given) receives source, height, width, frame_count."""
+    :func:`_check_params`. ``stats`` (if given) receives source, height, width, frame_count.
+    ``stop`` is polled every frame; when it returns True the stream raises :class:`Stopped`."""
     from tqdm.auto import tqdm
 
     source = open_video(video)
@@ -460,6 +469,8 @@ def label_stream(
                     yield item
                 batch = []
             bar.update()
+            if stop is not None and stop():
+                raise Stopped(f"{source.name}: stopped at frame {f}")
         for t, p, v in window.flush():
             batch.append((t, images.pop(t), p, v))
         if batch:

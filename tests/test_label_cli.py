@@ -92,3 +92,20 @@ def test_bad_parameters_and_inputs_are_named(tmp_path, capsys):
     empty.mkdir()
     assert main(["label", str(empty), "-o", str(tmp_path / "out"), "-q"]) == 1
     assert f"FAILED  {empty}: folder has no images and no videos" in capsys.readouterr().out
+
+
+def test_a_worker_asked_to_stop_removes_its_temporary_folder(tmp_path, videos, monkeypatch):
+    import threading
+
+    from pympas import label_cli
+    from pympas.labels import _check_params
+
+    stop = threading.Event()
+    stop.set()
+    monkeypatch.setattr(label_cli, "_STOP", stop)
+    params = _check_params(20, 20, 20, None, 3000, 0.3, 10, "auto")
+    out = tmp_path / "out"
+    src = str(videos / "walk_a.avi")
+    status = label_cli._label_one(src, str(out / "walk_a"), params, False, False, False)
+    assert status[:2] == (src, "interrupted")
+    assert entries(out) == []
