@@ -519,7 +519,8 @@ def label(
 
     Returns:
         A :class:`LabelSet` with frame_indices (L,), frames (L, H, W, 3), masks (L, H, W) and
-        particles (L entries), L = ceil(T / stride) for a T-frame video.
+        particles (L entries), L = ceil(T / stride) for a T-frame video. Frames are streamed;
+        only the L labelled frames are held (``pympas label`` writes them to disk as it goes).
 
     Raises:
         pympas.video.VideoError: (a ValueError) the video cannot be labelled; names the source.

@@ -81,7 +81,7 @@ def _as_uint8(frame: Any, where: str) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise VideoError(f"{where}: empty frame of shape {arr.shape}")
     if arr.dtype == np.uint8:
-        return arr
+        return np.ascontiguousarray(arr)  # OpenCV needs contiguous rows
     if np.issubdtype(arr.dtype, np.bool_):
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
