@@ -383,6 +383,8 @@ def _check_params(
         "min_speed": min_speed,
         "min_cluster_size": min_cluster_size,
         "velocity_window": 2 * HALF_WINDOW + 1,
+        "device": device,
+        "klt": KLTParams(max_particles=max_particles).as_dict(),
         "threshold": 0.6 * z / (1.0 - z * k),
     }
 

@@ -109,3 +109,15 @@ def test_a_worker_asked_to_stop_removes_its_temporary_folder(tmp_path, videos, m
     status = label_cli._label_one(src, str(out / "walk_a"), params, False, False, False)
     assert status[:2] == (src, "interrupted")
     assert entries(out) == []
+
+
+def test_a_video_without_motion_succeeds_with_empty_masks_and_a_note(tmp_path, capsys):
+    import cv2
+
+    still = tmp_path / "still.avi"
+    write_video(still, moving_blobs(21, motion=False))
+    out = tmp_path / "out"
+    assert main(["label", str(still), "-o", str(out), "-q"]) == 0
+    assert "still.avi: no moving particles found" in capsys.readouterr().out
+    mask = cv2.imread(str(out / "still/masks/000020.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (120, 160) and not mask.any()
