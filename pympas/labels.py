@@ -395,6 +395,8 @@ def _finish_batch(
     shape: tuple[int, int],
 ) -> list[LabelledFrame]:
     """Collectiveness and CRM of a batch of labelled frames (t, image, positions, velocities)."""
+    if not batch:
+        return []
     from pympas.collectiveness import collectiveness_batch
     from pympas.rasterize import rasterize_circles
 
@@ -453,7 +455,16 @@ def label_stream(
     }
     if isinstance(progress, dict):
         bar_args.update(progress)
-    kept = moving = 0
+    totals = {"kept": 0, "moving": 0}
+
+    def finish(
+        batch: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    ) -> Iterator[LabelledFrame]:
+        for item in _finish_batch(batch, params, source.shape):
+            totals["kept"] += int(item.particles.keep.sum())
+            totals["moving"] += len(item.particles)
+            yield item
+
     n = 0
     with tqdm(**bar_args) as bar:
         for n, frame in enumerate(source, start=1):
@@ -465,27 +476,20 @@ def label_stream(
             for t, p, v in window.push(f, ids, pos, wanted):
                 batch.append((t, images.pop(t), p, v))
             if len(batch) >= _BATCH:
-                for item in _finish_batch(batch, params, source.shape):
-                    kept += int(item.particles.keep.sum())
-                    moving += len(item.particles)
-                    yield item
+                yield from finish(batch)
                 batch = []
             bar.update()
             if stop is not None and stop():
                 raise Stopped(f"{source.name}: stopped at frame {f}")
         for t, p, v in window.flush():
             batch.append((t, images.pop(t), p, v))
-        if batch:
-            for item in _finish_batch(batch, params, source.shape):
-                kept += int(item.particles.keep.sum())
-                moving += len(item.particles)
-                yield item
+        yield from finish(batch)
     if stats is not None:
         stats.update(
             source=source.name, height=source.shape[0], width=source.shape[1], frame_count=n
         )
-    if kept == 0:
-        why = "no moving particles" if moving == 0 else "no collective motion"
+    if totals["kept"] == 0:
+        why = "no moving particles" if totals["moving"] == 0 else "no collective motion"
         warnings.warn(
             f"{source.name}: {why} found; every pseudo-mask is empty", NoMotionWarning, stacklevel=3
         )
