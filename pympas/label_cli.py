@@ -186,7 +186,8 @@ def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[s
         slots.put(i)
     stop = mp.Event()
     results = []
-    lock = tqdm.get_lock()
+    lock = mp.RLock()  # one lock for every progress bar, picklable for spawn/forkserver workers
+    tqdm.set_lock(lock)
     pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(lock, slots, stop))
     try:
         futures = {pool.submit(_label_one, *job): job[0] for job in jobs}
