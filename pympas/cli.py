@@ -16,6 +16,7 @@ from pympas._version import __version__
 SUBCOMMANDS: dict[str, str] = {
     "example": "pympas.example",
     "synth": "pympas.synth.cli",
+    "label": "pympas.label_cli",
 }
 
 
