@@ -283,6 +283,26 @@ def _mean_across(values: torch.Tensor, world: int) -> torch.Tensor:
     return values
 
 
+def compute_loss(
+    net: nn.Module, photometric: Photometric, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training forward: x (B, 3, H, W) in [0, 1], pseudo-masks y (B, 1, H, W) ->
+    (L, L_SEG, L_AIR) with L = w_air L_AIR + w_seg L_SEG; the augmented copy x^ is made here."""
+    use_aug = cfg.siamese and (cfg.air or cfg.sfa)
+    x_aug = photometric(x) if use_aug else None
+    amp = contextlib.nullcontext()
+    if cfg.amp:
+        amp = torch.autocast(x.device.type, dtype=torch.bfloat16)
+    with amp:
+        out = net(x, x_aug, return_features=True)
+    l_seg = seg_loss(cfg.loss, out.logits, y)
+    if cfg.air and out.features_aug is not None:
+        l_air = air_loss(out.features, out.features_aug)
+    else:
+        l_air = torch.zeros((), device=x.device)
+    return cfg.w_air * l_air + cfg.w_seg * l_seg, l_seg, l_air
+
+
 def train(config: TrainConfig) -> str:
     """Train MPASNet as described by ``config``; returns the run directory.
 
@@ -377,10 +397,6 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         elif rank == 0 and "rng" in ckpt:
             _set_rng_state(ckpt["rng"])
 
-    use_aug = cfg.siamese and (cfg.air or cfg.sfa)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
-    )
     bar = None
     if main_rank and cfg.progress:
         from tqdm import tqdm
@@ -399,15 +415,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
             y = y.to(device, non_blocking=True)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
-            x_aug = photometric(x) if use_aug else None
-            with autocast:
-                out = net(x, x_aug, return_features=True)
-            l_seg = seg_loss(cfg.loss, out.logits, y)
-            if cfg.air and out.features_aug is not None:
-                l_air = air_loss(out.features, out.features_aug)
-            else:
-                l_air = torch.zeros((), device=device)
-            loss = cfg.w_air * l_air + cfg.w_seg * l_seg
+            loss, l_seg, l_air = compute_loss(net, photometric, x, y, cfg)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
