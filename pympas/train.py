@@ -260,6 +260,8 @@ def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device,
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = device_pref or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(dev)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {dev!r} requested but CUDA is not available")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
     started = False
@@ -308,7 +310,8 @@ def train(config: TrainConfig) -> str:
 
     With ``config.resume`` (a checkpoint, a run directory, or ``"last"`` for ``config.out``)
     the run continues exactly where the checkpoint left it: model, optimizer, step, RNG states
-    and the per-step data stream are restored; only ``steps``, ``device``, ``save_every``,
+    (per rank, when the number of processes is unchanged) and the per-step data stream are
+    restored; only ``steps``, ``device``, ``save_every``,
     ``log_every``, ``num_workers``, ``out``, ``progress`` may differ from the checkpoint.
     """
     cfg = dataclasses.replace(config, labelsets=list(config.labelsets))
@@ -350,14 +353,13 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     random.seed(cfg.seed + rank)
 
     model = MPASNet(cfg.arch, sfa=cfg.sfa)
+    report = None
     start = 0
     if ckpt is not None:
         _load_weights(model, ckpt["model"], cfg.resume, cfg.arch)
         start = int(ckpt["step"])
     elif cfg.pretrained:
         report = load_pretrained(model.encoder, cfg.pretrained)
-        if main_rank:
-            print(report.summary(), file=sys.stderr)
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
@@ -380,6 +382,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         )
         with open(os.path.join(cfg.out, "command.txt"), "a", encoding="utf-8") as fh:
             fh.write(shlex.join(sys.argv) + "\n")
+        if report is not None:
+            print(report.summary(), file=sys.stderr)
+            _atomic_write_text(report.summary() + "\n", os.path.join(cfg.out, "pretrained.txt"))
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, rank, start, cfg.steps)
     loader = torch.utils.data.DataLoader(

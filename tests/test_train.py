@@ -148,6 +148,9 @@ def test_bad_label_sets_error_naming_the_file(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"corrupt/frames/000000\.png"):
         LabelSetDataset([corrupt])
 
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            train(TrainConfig(labelsets=[sized], out=str(tmp_path / "gpu"), device="cuda"))
     # the CLI turns these into an error message naming the file, exit status 2
     assert main([str(missing), "-o", str(tmp_path / "run"), "--no-progress"]) == 2
     assert "nowhere" in capsys.readouterr().err
@@ -159,7 +162,17 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
     common = dict(labelsets=[labelset], steps=1, save_every=10, **TINY)
     out = train(TrainConfig(out=str(tmp_path / "star"), siamese=False, **common))
     assert _log(out)[0]["l_air"] == 0.0  # MPASNet*: no augmented branch, no L_AIR
-    out = train(TrainConfig(out=str(tmp_path / "ce"), air=False, loss="ce", **common))
+    from pympas.model import HRNet
+
+    weights = tmp_path / "hrnet_w18_small_v2.pth"
+    torch.save({**HRNet("w18-small").state_dict(), "classifier.weight": torch.zeros(2)}, weights)
+    out = train(
+        TrainConfig(
+            out=str(tmp_path / "ce"), air=False, loss="ce", pretrained=str(weights), **common
+        )
+    )
+    report = open(os.path.join(out, "pretrained.txt")).read()
+    assert str(weights) in report and "ignored 1 classification-head keys" in report
     rec = _log(out)[0]
     assert rec["l_air"] == 0.0 and rec["loss"] == pytest.approx(rec["l_seg"])
     assert 0.3 < rec["l_seg"] < 2.0  # BCE of an untrained head, not a Dice value in [0, 1)
