@@ -311,8 +311,8 @@ def train(config: TrainConfig) -> str:
     With ``config.resume`` (a checkpoint, a run directory, or ``"last"`` for ``config.out``)
     the run continues exactly where the checkpoint left it: model, optimizer, step, RNG states
     (per rank, when the number of processes is unchanged) and the per-step data stream are
-    restored; only ``steps``, ``device``, ``save_every``,
-    ``log_every``, ``num_workers``, ``out``, ``progress`` may differ from the checkpoint.
+    restored; only ``steps``, ``device``, ``save_every``, ``log_every``, ``num_workers``,
+    ``out``, ``progress`` may differ from the checkpoint.
     """
     cfg = dataclasses.replace(config, labelsets=list(config.labelsets))
     ckpt = None
@@ -358,6 +358,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     if ckpt is not None:
         _load_weights(model, ckpt["model"], cfg.resume, cfg.arch)
         start = int(ckpt["step"])
+        if start >= cfg.steps:
+            raise ValueError(f"{cfg.resume}: already at step {start}; give --steps > {start}")
     elif cfg.pretrained:
         report = load_pretrained(model.encoder, cfg.pretrained)
     model.to(device)

@@ -97,11 +97,13 @@ def test_cli_resume_last_extends_a_run(run4, tmp_path):
     assert main(["-o", run, "--resume", "--steps", "5", "--no-progress"]) == 0
     assert read_checkpoint(os.path.join(run, "checkpoint_last.pt"))["step"] == 5
     assert _log(run)[-1]["step"] == 5
+    # nothing left to do is an error naming the checkpoint
+    assert main(["-o", run, "--resume", "--steps", "5", "--no-progress"]) == 2
     # a fresh run into a folder that already holds one is refused
     assert main([run4, "-o", run, "--steps", "1", "--no-progress"]) == 2
 
 
-def test_checkpoint_of_another_arch_or_corrupt_is_named(run4, tmp_path, capsys):
+def test_checkpoint_of_another_arch_or_corrupt_is_named(run4, tmp_path):
     last = os.path.join(run4, "checkpoint_last.pt")
     with pytest.raises(ValueError, match=r"checkpoint_last\.pt.*'w18-small', expected 'w48'"):
         load_model(last, arch="w48")
