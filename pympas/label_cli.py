@@ -181,14 +181,19 @@ def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[s
 
     from tqdm.auto import tqdm
 
-    slots = mp.Queue()
+    # Spawn, never fork: a forked child inherits OpenMP/OpenCV thread pools mid-state and can
+    # deadlock inside the native kernels.
+    ctx = mp.get_context("spawn")
+    slots = ctx.Queue()
     for i in range(1, workers + 1):
         slots.put(i)
-    stop = mp.Event()
+    stop = ctx.Event()
     results = []
-    lock = mp.RLock()  # one lock for every progress bar, picklable for spawn/forkserver workers
+    lock = ctx.RLock()  # one lock for every progress bar, shared with the workers
     tqdm.set_lock(lock)
-    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(lock, slots, stop))
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(lock, slots, stop)
+    )
     try:
         futures = {pool.submit(_label_one, *job): job[0] for job in jobs}
         for fut in as_completed(futures):
