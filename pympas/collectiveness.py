@@ -192,7 +192,9 @@ def individual_collectiveness(
             computed entirely on the GPU and returned as a torch CUDA tensor.
 
     Returns:
-        (N,) float64 phi, within 1e-12 relative of the dense ``(I - zW)^-1 - I`` row sums.
+        (N,) float64 phi, the row sums of ``(I - zW)^-1 - I``; the Neumann iteration stops once
+        its error is certified below 1e-15 max(1, max |phi|) (a sparse LU solve takes over when
+        zK is close to 1).
     """
     if _cuda_dispatch.is_cuda(device):
         return _cuda_dispatch.individual_collectiveness(

@@ -27,7 +27,11 @@ def crowds(draw, max_frames: int = 4, max_points: int = 120):
         st.lists(st.sampled_from(["tiny", "small", "large"]), min_size=n_frames, max_size=n_frames)
     )
     k = draw(st.one_of(st.integers(1, 8), st.sampled_from([20, 64]), st.integers(1, 64)))
-    coords = draw(st.sampled_from(["integer", "float", "duplicates", "line"]))
+    coords = draw(
+        st.sampled_from(
+            ["integer", "float", "duplicates", "line", "offset", "tiny", "clustered", "elongated"]
+        )
+    )
     zero_velocity = draw(st.sampled_from([0.0, 0.1, 1.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     ranges = {"tiny": (0, 3), "small": (4, 30), "large": (max_points // 3, max_points)}
@@ -41,8 +45,17 @@ def crowds(draw, max_frames: int = 4, max_points: int = 120):
     elif coords == "duplicates":  # a few positions repeated many times
         pool = rng.uniform(0, 10, (max(1, n // 4), 2))
         points = pool[rng.integers(0, len(pool), n)]
-    else:  # collinear points with equal spacing
+    elif coords == "line":  # collinear points with equal spacing
         points = np.stack([rng.integers(0, 2 * n + 1, n), np.full(n, 3.0)], axis=1).astype(float)
+    elif coords == "offset":  # far from the origin: rounding in the grid's cell coordinates
+        points = 1e7 + rng.uniform(0, 1, (n, 2))
+    elif coords == "tiny":  # a nearly degenerate box
+        points = rng.uniform(0, 1e-12, (n, 2)) * [1.0, 10.0 ** rng.integers(-6, 1)]
+    elif coords == "clustered":  # a dense blob in a sparse field: very uneven grid cells
+        points = rng.uniform(-1e4, 1e4, (n, 2))
+        points[: n // 2] = rng.normal(0, 1e-3, (n // 2, 2))
+    else:  # a long thin strip
+        points = np.stack([rng.uniform(0, 1e5, n), rng.uniform(0, 1e-2, n)], axis=1)
     velocities = rng.normal(0, 1, (n, 2))
     if rng.random() < 0.5:  # coherent motion: positive correlations, long walks
         velocities += rng.normal(0, 3, 2)
