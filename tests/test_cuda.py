@@ -266,6 +266,7 @@ def test_gpu_rasterization_overwrites_every_byte_of_out_on_the_callers_stream():
     for dtype in (torch.uint8, torch.bool):
         out = torch.full((3, 90, 112), 7, dtype=torch.uint8, device="cuda").to(dtype)
         stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())  # out is filled on the default stream
         with torch.cuda.stream(stream):
             got = pympas.rasterize_circles(
                 torch.from_numpy(centers).cuda(), torch.from_numpy(offsets).cuda(), 90, 112, 7.5,
