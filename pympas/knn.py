@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from pympas import _validate
+from pympas import _cuda_dispatch, _validate
 from pympas._backend import native
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["knn_correlation"]
 
 
 def knn_correlation(
-    points: np.ndarray, velocities: np.ndarray, offsets: np.ndarray | None = None, k: int = 20
+    points: np.ndarray,
+    velocities: np.ndarray,
+    offsets: np.ndarray | None = None,
+    k: int = 20,
+    *,
+    device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """K nearest other particles of each particle in its frame, and their velocity correlation.
 
@@ -20,7 +30,10 @@ def knn_correlation(
         velocities: (N, 2) velocities, same order.
         offsets: (F+1,) integers, frame f holds rows ``offsets[f]:offsets[f+1]``;
             ``None`` means one frame.
-        k: number of neighbours K >= 1.
+        k: number of neighbours K >= 1 (K <= 64 on CUDA devices).
+        device: ``"cpu"`` (NumPy in and out) or ``"cuda"``/``"cuda:N"``/a ``torch.device``:
+            NumPy arrays or torch tensors in, torch CUDA tensors out, bit-identical results
+            (see :mod:`pympas._cuda_dispatch`).
 
     Returns:
         neighbors: (N, K) int64 global row indices; never the particle itself; ties in distance go
@@ -35,6 +48,8 @@ def knn_correlation(
         >>> nbr[:, 0].tolist()
         [1, 0, 1]
     """
+    if _cuda_dispatch.is_cuda(device):
+        return _cuda_dispatch.knn_correlation(points, velocities, offsets, k, device)
     points = _validate.coordinates("points", points)
     velocities = _validate.coordinates("velocities", velocities, n=points.shape[0])
     n = points.shape[0]

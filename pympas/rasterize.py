@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from pympas import _validate
+from pympas import _cuda_dispatch, _validate
 from pympas._backend import native
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["rasterize_circles"]
 
@@ -16,6 +21,9 @@ def rasterize_circles(
     height: int,
     width: int,
     radius: float = 20,
+    *,
+    device: str | torch.device = "cpu",
+    out: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Rasterize the union of discs of each frame into a mask (CRM pseudo-labels).
 
@@ -29,15 +37,25 @@ def rasterize_circles(
         height: image height H > 0.
         width: image width W > 0.
         radius: disc radius r >= 0 in pixels (the paper: 20).
+        device: ``"cpu"`` (NumPy in and out) or ``"cuda"``/``"cuda:N"``/a ``torch.device``:
+            NumPy arrays or torch tensors in, a torch CUDA tensor out, bit-identical masks.
+        out: CUDA devices only: a contiguous (F, H, W) uint8 or bool torch tensor on that
+            device to write into (every pixel is written, it need not be zeroed).
 
     Returns:
-        (F, H, W) bool masks.
+        (F, H, W) bool masks (``out`` when given).
 
     Example:
         >>> m = rasterize_circles(np.array([[2.0, 2.0]]), None, 5, 5, radius=1)
         >>> m[0].astype(int).sum()
         5
     """
+    if _cuda_dispatch.is_cuda(device):
+        return _cuda_dispatch.rasterize_circles(
+            centers, offsets, height, width, radius, device, out=out
+        )
+    if out is not None:
+        raise ValueError("out is only supported with a CUDA device")
     centers = _validate.coordinates("centers", centers)
     n = centers.shape[0]
     offsets = _validate.offsets("offsets", [0, n] if offsets is None else offsets, n)
