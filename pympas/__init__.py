@@ -28,3 +28,15 @@ __all__ = [
     "link_threshold",
     "rasterize_circles",
 ]
+
+# modules are named apart from the functions: `import pympas.evaluate` would shadow the function
+_LAZY = {"evaluate": "pympas.evaluation", "segment": "pympas.segmentation"}
+
+
+def __getattr__(name: str):
+    # segment/evaluate load on first use so that `import pympas` does not import torch
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pympas' has no attribute {name!r}")
