@@ -260,6 +260,6 @@ def test_import_pympas_does_not_import_torch_and_evaluate_stays_a_function():
     code = (
         "import sys, pympas, pympas.cli; pympas.cli.build_parser();"
         "assert 'torch' not in sys.modules, 'torch imported';"
-        "assert callable(pympas.evaluate)"
+        "assert callable(pympas.evaluate) and callable(pympas.segment)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
