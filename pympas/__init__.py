@@ -15,16 +15,19 @@ from pympas.collectiveness import (
     link_threshold,
 )
 from pympas.knn import knn_correlation
+from pympas.labels import LabelSet, label
 from pympas.rasterize import rasterize_circles
 
 __all__ = [
     "Collectiveness",
     "CollectivenessBatch",
+    "LabelSet",
     "__version__",
     "collectiveness",
     "collectiveness_batch",
     "individual_collectiveness",
     "knn_correlation",
+    "label",
     "link_threshold",
     "rasterize_circles",
 ]

@@ -1,0 +1,237 @@
+"""``pympas label VIDEO_OR_DIR... -o OUT``: pseudo-label many videos, one label set per video.
+
+A folder argument holding images is one video (natural sort order); a folder holding video files
+and no images stands for each of those videos. Each video is written to ``OUT/<name>`` through a
+temporary folder renamed when complete, so an interrupted run never leaves a half-written set and
+a rerun skips the sets already complete (unless ``--overwrite``). One bad video does not stop the
+others; the exit code is 0 only if every video succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = ["expand_inputs", "register", "run"]
+
+_SLOT: int = 1  # progress-bar row of this (worker) process
+
+
+def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Videos to label as (source, output name), and inputs that are no video as (path, reason)."""
+    from pympas.video import VIDEO_EXTENSIONS, image_files, natural_key
+
+    videos: list[tuple[str, str]] = []
+    bad: list[tuple[str, str]] = []
+    for arg in paths:
+        p = Path(arg)
+        if not p.exists():
+            bad.append((arg, "no such file or folder"))
+        elif p.is_dir() and image_files(p):
+            videos.append((arg, p.resolve().name))
+        elif p.is_dir():
+            inside = [
+                q for q in p.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS
+            ]
+            if not inside:
+                bad.append((arg, "folder has no images and no videos"))
+            for q in sorted(inside, key=lambda q: natural_key(q.name)):
+                videos.append((str(q), q.stem))
+        else:
+            videos.append((arg, p.stem))
+    used: dict[str, int] = {}
+    named = []
+    for src, name in videos:  # distinct output folders for equal names, in input order
+        used[name] = used.get(name, 0) + 1
+        named.append((src, name if used[name] == 1 else f"{name}-{used[name]}"))
+    return named, bad
+
+
+def _is_complete(folder: Path) -> bool:
+    try:
+        meta = json.loads((folder / "labels.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == "pympas-labelset"
+
+
+def _init_worker(lock: Any, slots: Any) -> None:
+    from tqdm.auto import tqdm
+
+    global _SLOT
+    tqdm.set_lock(lock)
+    _SLOT = slots.get()
+
+
+def _label_one(
+    src: str, out: str, params: dict[str, Any], overwrite: bool, overlays: bool, progress: bool
+) -> tuple[str, str, str]:
+    """Label one video into ``out``; returns (source, status, message), status ok/skipped/failed."""
+    from pympas.labels import LabelSetWriter, NoMotionWarning, label_stream
+
+    folder = Path(out)
+    if folder.exists() and not overwrite:
+        if _is_complete(folder):
+            return src, "skipped", "complete label set exists (use --overwrite to redo)"
+        return src, "failed", f"{folder} exists and is not a label set (use --overwrite)"
+    bar = {"position": _SLOT, "leave": False}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoMotionWarning)
+            with LabelSetWriter(folder, overwrite=overwrite, overlays=overlays) as writer:
+                stats: dict[str, Any] = {}
+                for item in label_stream(src, params, bar if progress else False, stats):
+                    writer.add(item)
+                meta = {
+                    "source": stats["source"],
+                    "height": stats["height"],
+                    "width": stats["width"],
+                    "params": params,
+                    "frame_count": stats["frame_count"],
+                }
+                writer.finish(meta)
+    except (ValueError, OSError) as exc:  # VideoError and unwritable output: message names the file
+        return src, "failed", str(exc)
+    except Exception as exc:  # anything else fails this video only, not the batch
+        return src, "failed", f"{type(exc).__name__}: {exc}"
+    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, NoMotionWarning))
+    return src, "ok", notes or f"{len(writer.records)} labelled frames"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from pympas.labels import _check_params
+
+    try:
+        params = _check_params(
+            args.stride,
+            args.radius,
+            args.k,
+            None,
+            args.max_particles,
+            args.min_speed,
+            args.min_cluster_size,
+            "auto",
+        )
+    except (TypeError, ValueError) as exc:
+        print(f"pympas label: error: {exc}", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print(f"pympas label: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    videos, bad = expand_inputs(args.inputs)
+    results: list[tuple[str, str, str]] = [(p, "failed", why) for p, why in bad]
+    jobs = [
+        (src, str(out / name), params, args.overwrite, args.overlays, not args.quiet)
+        for src, name in videos
+    ]
+    overall = tqdm(total=len(jobs), desc="videos", unit="video", position=0, disable=args.quiet)
+    try:
+        if args.jobs == 1 or len(jobs) <= 1:
+            for job in jobs:
+                results.append(_label_one(*job))
+                overall.update()
+        else:
+            results += _run_parallel(jobs, min(args.jobs, len(jobs)), overall)
+    except KeyboardInterrupt:
+        overall.close()
+        print(
+            "pympas label: interrupted; finished label sets are kept, none is half-written",
+            file=sys.stderr,
+        )
+        return 130
+    overall.close()
+    return _summary(results)
+
+
+def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[str, str, str]]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    slots = mp.Queue()
+    for i in range(1, workers + 1):
+        slots.put(i)
+    results = []
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(tqdm.get_lock(), slots))
+    try:
+        futures = {pool.submit(_label_one, *job): job[0] for job in jobs}
+        for fut in as_completed(futures):
+            try:
+                results.append(fut.result())
+            except Exception as exc:  # a worker that died (e.g. killed for memory)
+                results.append((futures[fut], "failed", f"worker crashed: {exc!r}"))
+            overall.update()
+    except KeyboardInterrupt:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
+
+
+def _summary(results: list[tuple[str, str, str]]) -> int:
+    ok = [r for r in results if r[1] == "ok"]
+    skipped = [r for r in results if r[1] == "skipped"]
+    failed = [r for r in results if r[1] == "failed"]
+    print(
+        f"pympas label: {len(ok)} labelled, {len(skipped)} skipped (already complete), "
+        f"{len(failed)} failed"
+    )
+    for src, _, msg in ok:
+        print(f"  ok      {src}: {msg}")
+    for src, _, msg in skipped:
+        print(f"  skipped {src}: {msg}")
+    for src, _, msg in failed:
+        print(f"  FAILED  {src}: {msg}")
+    return 0 if not failed else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "label",
+        help="motion-prior pseudo-labels (KLT -> collectiveness -> CRM) for videos",
+        description="Pseudo-label videos: one label set (labels.json, frames/, masks/, "
+        "particles.npz) per video in OUT/<video name>.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="VIDEO_OR_DIR",
+        help="video files, folders of images, or folders of videos",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--stride", type=int, default=20, help="label one frame in STRIDE (default 20)")
+    p.add_argument(
+        "--radius", type=float, default=20, help="CRM disc radius in pixels (default 20)"
+    )
+    p.add_argument("--k", type=int, default=20, help="neighbours K per particle (default 20)")
+    p.add_argument("--max-particles", type=int, default=3000, help="most KLT tracks (default 3000)")
+    p.add_argument(
+        "--min-speed",
+        type=float,
+        default=0.3,
+        help="static below this many pixels per frame (default 0.3)",
+    )
+    p.add_argument(
+        "--min-cluster-size",
+        type=int,
+        default=10,
+        help="smaller collective clusters are outliers (default 10)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
+    p.add_argument(
+        "--overlays",
+        action="store_true",
+        help="also write Fig. 3 style pictures to OUT/<name>/overlays/",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)

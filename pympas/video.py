@@ -1,0 +1,268 @@
+"""Frame sources for the labelling pipeline: any video OpenCV reads, a folder of images, a NumPy
+array or an iterable of frames, read one frame at a time so memory stays bounded.
+
+Every problem with a source raises :class:`VideoError` (a ``ValueError``) whose message names the
+source: a missing path, a file that is not a video, a truncated or corrupt video, fewer than two
+frames, frames of changing size, a folder with no images.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "VideoError",
+    "VideoNotFoundError",
+    "VideoSource",
+    "natural_key",
+    "open_video",
+]
+
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+)
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".avi",
+        ".mp4",
+        ".mov",
+        ".mkv",
+        ".mpg",
+        ".mpeg",
+        ".m4v",
+        ".wmv",
+        ".webm",
+        ".flv",
+        ".ogv",
+        ".3gp",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".asf",
+        ".mjpeg",
+    }
+)
+
+
+class VideoError(ValueError):
+    """A video source that cannot be labelled; the message names the source."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The path of a video source does not exist."""
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key putting ``frame2.png`` before ``frame10.png`` (digit runs compare as numbers)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def _as_uint8(frame: Any, where: str) -> np.ndarray:
+    """One frame as uint8 (H, W) or (H, W, 3); floats in [0, 1] are scaled by 255."""
+    arr = np.asarray(frame)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise VideoError(f"{where}: frames must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]  # drop alpha
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise VideoError(f"{where}: a frame must have shape (H, W) or (H, W, 3), got {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise VideoError(f"{where}: empty frame of shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    if np.issubdtype(arr.dtype, np.bool_):
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise VideoError(f"{where}: frame contains NaN or Inf")
+        if arr.min() < 0 or arr.max() > 255:
+            raise VideoError(f"{where}: float frames must lie in [0, 1] or [0, 255]")
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        return np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise VideoError(f"{where}: frames must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype == np.uint16 and arr.max() > 255:
+        return (arr // 257).astype(np.uint8)  # 16-bit images: keep the top byte
+    if arr.min() < 0 or arr.max() > 255:
+        raise VideoError(f"{where}: integer frames must lie in [0, 255], got dtype {arr.dtype}")
+    return arr.astype(np.uint8)
+
+
+class VideoSource:
+    """A stream of frames with a name for messages, opened by :func:`open_video`.
+
+    Iterating yields uint8 frames, (H, W) grayscale or (H, W, 3) colour in :attr:`channel_order`
+    ("bgr" for files and image folders as OpenCV reads them, "rgb" for arrays and iterables).
+    Iteration checks that every frame has the size of the first and that there are at least two
+    frames, and it detects videos that end before the frame count in their header.
+
+    Attributes:
+        name: the source as shown in messages (a path, or "array"/"iterable").
+        channel_order: "bgr" or "rgb", the order of colour frames.
+        length: the number of frames if known up front (None for iterables).
+    """
+
+    def __init__(
+        self, name: str, frames: Iterable[Any], channel_order: str, length: int | None
+    ) -> None:
+        self.name = name
+        self.channel_order = channel_order
+        self.length = length
+        self._frames = frames
+        self.shape: tuple[int, int] | None = None  # (H, W), known after the first frame
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        count = 0
+        for count, raw in enumerate(self._frames, start=1):
+            frame = _as_uint8(raw, f"{self.name} frame {count - 1}")
+            if self.shape is None:
+                self.shape = (frame.shape[0], frame.shape[1])
+            elif frame.shape[:2] != self.shape:
+                h, w = frame.shape[:2]
+                raise VideoError(
+                    f"{self.name}: frame {count - 1} has size {w}x{h}, but the video started "
+                    f"with {self.shape[1]}x{self.shape[0]} (frames of changing size)"
+                )
+            yield frame
+        if count < 2:
+            what = "no frames" if count == 0 else "only one frame"
+            raise VideoError(f"{self.name}: has {what}; at least 2 frames are needed for motion")
+
+    def to_gray(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W) uint8 luminance of a frame from this source."""
+        import cv2
+
+        if frame.ndim == 2:
+            return frame
+        code = cv2.COLOR_BGR2GRAY if self.channel_order == "bgr" else cv2.COLOR_RGB2GRAY
+        return cv2.cvtColor(frame, code)
+
+    def to_rgb(self, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB copy of a frame from this source (grayscale is replicated)."""
+        import cv2
+
+        if frame.ndim == 2:
+            return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        if self.channel_order == "bgr":
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(frame).copy()
+
+
+def _read_capture(path: Path) -> Iterator[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can read (cannot open it)")
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        read = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            read += 1
+            yield frame
+        if read == 0 and declared > 0:
+            raise VideoError(
+                f"{path}: corrupt video, no frame could be decoded ({declared} declared)"
+            )
+        # Containers whose count is estimated from the duration may be off by a frame or two.
+        if declared > 0 and read < declared - max(2, declared // 100):
+            raise VideoError(
+                f"{path}: truncated or corrupt video, decoded {read} of the {declared} frames "
+                "declared in its header"
+            )
+    finally:
+        cap.release()
+
+
+def _capture_length(path: Path) -> int | None:
+    """The frame count in the header (None if unknown); raises if OpenCV cannot open the file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{path}: not a video OpenCV can read (cannot open it)")
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    return n if n > 0 else None
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files of a folder in natural order (``2.png`` before ``10.png``)."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _read_images(files: list[Path]) -> Iterator[np.ndarray]:
+    import cv2
+
+    for f in files:
+        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise VideoError(f"{f}: cannot read this image (corrupt or not an image)")
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[:, :, :3]
+        yield img
+
+
+def open_video(video: Any) -> VideoSource:
+    """Open any supported frame source without reading it.
+
+    Args:
+        video: a path (str or os.PathLike) to a file OpenCV reads or to a folder of images
+            (natural sort order); a NumPy array (T, H, W) or (T, H, W, 3) (colour taken as RGB);
+            or an iterable of (H, W) / (H, W, 3) frames (colour taken as RGB). Frames are uint8,
+            or floats in [0, 1] (or [0, 255]).
+
+    Returns:
+        A :class:`VideoSource` streaming the frames.
+
+    Raises:
+        VideoNotFoundError: the path does not exist.
+        VideoError: a folder with no images, an array of the wrong shape, or (when iterated)
+            a file that is not a video, a truncated video, < 2 frames, frames of changing size.
+        TypeError: ``video`` is none of the supported kinds.
+    """
+    if isinstance(video, VideoSource):
+        return video
+    if isinstance(video, (str, os.PathLike)):
+        path = Path(video)
+        if not path.exists():
+            raise VideoNotFoundError(f"{path}: no such file or folder")
+        if path.is_dir():
+            files = image_files(path)
+            if not files:
+                raise VideoError(
+                    f"{path}: folder has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+                )
+            return VideoSource(str(path), _read_images(files), "bgr", len(files))
+        return VideoSource(str(path), _read_capture(path), "bgr", _capture_length(path))
+    if isinstance(video, np.ndarray):
+        if not (video.ndim == 3 or (video.ndim == 4 and video.shape[3] in (1, 3, 4))):
+            raise VideoError(
+                f"video array must have shape (T, H, W) or (T, H, W, 3), got {video.shape}"
+            )
+        return VideoSource("array", iter(video), "rgb", int(video.shape[0]))
+    if isinstance(video, (bytes, bytearray)) or not isinstance(video, Iterable):
+        raise TypeError(
+            "video must be a path, a folder of images, a numpy array (T, H, W[, 3]) or an "
+            f"iterable of frames, got {type(video).__name__}"
+        )
+    length = len(video) if hasattr(video, "__len__") else None  # type: ignore[arg-type]
+    return VideoSource("iterable", video, "rgb", length)
