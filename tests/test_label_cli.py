@@ -1,0 +1,94 @@
+"""`pympas label` on several small videos, one of them corrupt."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from label_scenes import moving_blobs, write_video
+
+from pympas.cli import main
+
+
+@pytest.fixture
+def videos(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_video(src / "walk_a.avi", moving_blobs(25, seed=1))
+    write_video(src / "walk_b.avi", moving_blobs(25, seed=2))
+    write_video(src / "broken.avi", moving_blobs(25, seed=3))
+    data = (src / "broken.avi").read_bytes()
+    (src / "broken.avi").write_bytes(data[: len(data) // 2])
+    return src
+
+
+def entries(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_good_videos_are_written_and_the_corrupt_one_is_reported(tmp_path, videos, capsys):
+    out = tmp_path / "out"
+    missing = str(tmp_path / "nowhere.mp4")
+    code = main(["label", str(videos / "walk_a.avi"), str(videos / "broken.avi"),
+                 str(videos / "walk_b.avi"), missing, "-o", str(out), "-q"])  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "2 labelled, 0 skipped (already complete), 2 failed" in text
+    assert "FAILED  " + str(videos / "broken.avi") + ": " in text and "truncated" in text
+    assert f"FAILED  {missing}: no such file or folder" in text
+    assert entries(out) == ["walk_a", "walk_b"]  # nothing half-written for the broken one
+    meta = json.loads((out / "walk_a/labels.json").read_text())
+    assert [f["index"] for f in meta["frames"]] == [0, 20]
+    assert entries(out / "walk_a") == ["frames", "labels.json", "masks", "particles.npz"]
+    assert entries(out / "walk_a/masks") == ["000000.png", "000020.png"]
+
+
+def test_rerun_skips_complete_sets_and_overwrite_redoes_them(tmp_path, videos, capsys):
+    out = tmp_path / "out"
+    args = ["label", str(videos / "walk_a.avi"), "-o", str(out), "-q"]
+    assert main(args) == 0
+    stamp = (out / "walk_a/labels.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert "0 labelled, 1 skipped" in capsys.readouterr().out
+    assert (out / "walk_a/labels.json").stat().st_mtime_ns == stamp
+    assert main([*args, "--overwrite", "--overlays", "--stride", "10"]) == 0
+    meta = json.loads((out / "walk_a/labels.json").read_text())
+    assert [f["index"] for f in meta["frames"]] == [0, 10, 20]
+    assert meta["params"]["stride"] == 10
+    assert entries(out / "walk_a/overlays") == ["000000.png", "000010.png", "000020.png"]
+    assert entries(out) == ["walk_a"]
+
+
+def test_a_folder_of_videos_is_labelled_in_parallel_jobs(tmp_path, videos, capsys):
+    out = tmp_path / "out"
+    code = main(["label", str(videos), "-o", str(out), "--jobs", "2", "-q"])
+    assert code == 1  # broken.avi
+    assert "2 labelled, 0 skipped (already complete), 1 failed" in capsys.readouterr().out
+    assert entries(out) == ["walk_a", "walk_b"]
+
+
+def test_interrupted_run_leaves_no_half_written_set(tmp_path, videos, monkeypatch, capsys):
+    from pympas import labels
+
+    real_add = labels.LabelSetWriter.add
+
+    def add_then_interrupt(self, item):
+        real_add(self, item)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(labels.LabelSetWriter, "add", add_then_interrupt)
+    out = tmp_path / "out"
+    assert main(["label", str(videos / "walk_a.avi"), "-o", str(out), "-q"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert entries(out) == []
+
+
+def test_bad_parameters_and_inputs_are_named(tmp_path, capsys):
+    assert main(["label", str(tmp_path), "-o", str(tmp_path / "out"), "--stride", "0"]) == 2
+    assert "stride must be >= 1" in capsys.readouterr().err
+    assert main(["label", str(tmp_path), "-o", str(tmp_path / "out"), "--jobs", "0"]) == 2
+    assert "--jobs" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["label", str(empty), "-o", str(tmp_path / "out"), "-q"]) == 1
+    assert f"FAILED  {empty}: folder has no images and no videos" in capsys.readouterr().out

@@ -1,0 +1,108 @@
+"""Bad input to pympas.label: every error names the file or the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from label_scenes import moving_blobs, write_video
+
+import pympas
+from pympas.video import VideoError
+
+
+@pytest.fixture(scope="module")
+def short() -> np.ndarray:
+    return moving_blobs(6)
+
+
+def test_missing_path_names_it(tmp_path):
+    path = tmp_path / "nowhere.avi"
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.avi"):
+        pympas.label(path, progress=False)
+    with pytest.raises(ValueError, match=r"nowhere\.avi"):  # also a ValueError
+        pympas.label(str(path), progress=False)
+
+
+def test_file_that_is_not_a_video(tmp_path):
+    path = tmp_path / "notes.avi"
+    path.write_text("these are not frames\n" * 50)
+    with pytest.raises(VideoError, match=r"notes\.avi: not a video"):
+        pympas.label(path, progress=False)
+
+
+def test_truncated_video_is_reported_not_half_labelled(tmp_path):
+    path = tmp_path / "cut.avi"
+    write_video(path, moving_blobs(40))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match=r"cut\.avi: truncated or corrupt"):
+        pympas.label(path, progress=False)
+
+
+@pytest.mark.parametrize("frames", [0, 1])
+def test_zero_or_one_frame(short, frames):
+    with pytest.raises(VideoError, match=r"array: has (no frames|only one frame)"):
+        pympas.label(short[:frames], progress=False)
+
+
+def test_one_image_in_a_folder(tmp_path, short):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "0.png"), short[0])
+    with pytest.raises(VideoError, match="only one frame"):
+        pympas.label(tmp_path, progress=False)
+
+
+def test_frames_of_changing_size(short):
+    frames = [*short[:3], short[3, :100, :150], *short[4:]]
+    with pytest.raises(VideoError, match="iterable: frame 3 has size 150x100"):
+        pympas.label(frames, progress=False)
+
+
+def test_folder_with_no_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("no images here")
+    with pytest.raises(VideoError, match=f"{tmp_path.name}: folder has no images"):
+        pympas.label(tmp_path, progress=False)
+
+
+def test_unreadable_image_in_a_folder_is_named(tmp_path, short):
+    import cv2
+
+    for t, frame in enumerate(short):
+        cv2.imwrite(str(tmp_path / f"{t}.png"), frame)
+    (tmp_path / "3.png").write_bytes(b"broken")
+    with pytest.raises(VideoError, match=r"3\.png: cannot read"):
+        pympas.label(tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(
+    "video, error, match",
+    [
+        (42, TypeError, "video must be"),
+        (np.zeros((5, 8, 8, 2), np.uint8), ValueError, "video array must have shape"),
+        (np.full((5, 8, 8), np.nan), ValueError, "NaN"),
+        (np.full((5, 8, 8), 300, np.int32), ValueError, r"\[0, 255\]"),
+    ],
+)
+def test_unusable_arrays_and_types(video, error, match):
+    with pytest.raises(error, match=match):
+        pympas.label(video, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"stride": 0}, ValueError, "stride"),
+        ({"stride": 2.5}, TypeError, "stride"),
+        ({"radius": -1}, ValueError, "radius"),
+        ({"k": 0}, ValueError, "k must be"),
+        ({"z": 0.5}, ValueError, "z must lie"),
+        ({"max_particles": 0}, ValueError, "max_particles"),
+        ({"min_speed": -0.1}, ValueError, "min_speed"),
+        ({"min_cluster_size": 0}, ValueError, "min_cluster_size"),
+        ({"device": "tpu"}, ValueError, "device"),
+    ],
+)
+def test_parameters_out_of_range_name_the_parameter(short, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pympas.label(short, progress=False, **kwargs)
