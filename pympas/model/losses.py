@@ -1,0 +1,72 @@
+"""Training losses of MPASNet: L_SEG (Eq. 6), L_AIR (Eq. 7), and BCE for the `--loss ce` ablation.
+
+Total loss: L = w_air * L_AIR + w_seg * L_SEG (paper: both weights 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOSSES = ("dice", "dice-literal", "ce")
+
+
+def _check(logits: Tensor, target: Tensor) -> None:
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
+
+
+def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0, literal: bool = False) -> Tensor:
+    """Dice loss with Laplace smoothing, L_SEG of Eq. 6.
+
+    Args:
+        logits: (B, 1, H, W) raw scores; p = sigmoid(logits).
+        target: (B, 1, H, W) pseudo-mask in {0, 1}.
+        smooth: the Laplace smoothing term added to numerator and denominator.
+        literal: Eq. 6 exactly as printed.
+
+    Default (``literal=False``): standard soft Dice per image, averaged over the batch,
+    ``mean_b [1 - (2 sum(p g) + s) / (sum(p) + sum(g) + s)]``.
+
+    ``literal=True``: Eq. 6 as printed additionally divides by W' x H' (the number of pixels),
+    ``mean_b [1 - (2 sum(p g) + s) / (sum(p) + sum(g) + s)] / (W' H')``. That rescales the
+    loss and its gradient by 1 / (W' H'), about 3.8e-6 at 512x512, so next to L_AIR (an MSE of
+    order 1e-2 .. 1) the segmentation head hardly receives any gradient. The printed division is
+    most likely a typesetting slip for a per-pixel mean; the default is the usual soft Dice and
+    the literal form is kept as an option for the ablation.
+    """
+    _check(logits, target)
+    p = torch.sigmoid(logits.float()).flatten(1)
+    g = target.float().flatten(1)
+    inter = (p * g).sum(1)
+    dice = (2.0 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth)
+    loss = (1.0 - dice).mean()
+    if literal:
+        loss = loss / (logits.shape[-1] * logits.shape[-2])  # Eq. 6 divides by W' x H'
+    return loss
+
+
+def air_loss(features: Tensor, features_aug: Tensor) -> Tensor:
+    """Augmentation-invariant regularisation L_AIR, Eq. 7: mean squared error between the
+    HRNetV2 features F and F^ of a frame and its augmented copy, both (B, C, H', W')."""
+    if features.shape != features_aug.shape:
+        raise ValueError(f"F {tuple(features.shape)} and F^ {tuple(features_aug.shape)} differ")
+    return F.mse_loss(features.float(), features_aug.float())  # Eq. 7
+
+
+def bce_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Binary cross entropy on logits (B, 1, H, W) against masks in {0, 1}, mean over pixels."""
+    _check(logits, target)
+    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+
+
+def seg_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
+    """L_SEG of the chosen kind: ``dice`` (default), ``dice-literal`` (Eq. 6 as printed), ``ce``."""
+    if kind == "dice":
+        return dice_loss(logits, target)
+    if kind == "dice-literal":
+        return dice_loss(logits, target, literal=True)
+    if kind == "ce":
+        return bce_loss(logits, target)
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
