@@ -43,8 +43,10 @@ def offsets(name: str, value: Any, n: int) -> np.ndarray:
     if arr.ndim != 1 or arr.size < 1:
         raise ValueError(f"{name} must have shape (F+1,) with F >= 0, got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(
-            arr == np.round(arr)
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
         ):
             arr = arr.astype(np.int64)
         else:
@@ -79,10 +81,12 @@ def real(name: str, value: Any) -> float:
 
 
 def coupling(z: Any, k: int) -> float:
-    """Resolve the walk coupling ``z`` (None -> 1/(2K)) and require 0 < z < 1/K (Eq. 4 converges)."""
+    """Resolve the walk coupling ``z`` (None -> 1/(2K)); require 0 < z < 1/K (Eq. 4 converges)."""
     if z is None:
         return 1.0 / (2.0 * k)
     z = real("z", z)
     if not 0.0 < z < 1.0 / k:
-        raise ValueError(f"z must lie in (0, 1/k) = (0, {1.0 / k:g}) for the series to converge, got {z}")
+        raise ValueError(
+            f"z must lie in (0, 1/k) = (0, {1.0 / k:g}) for the series to converge, got {z}"
+        )
     return z

@@ -23,7 +23,8 @@ SUBCOMMANDS: dict[str, str] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pympas", description="Unsupervised crowd segmentation in surveillance video (MPASNet)."
+        prog="pympas",
+        description="Unsupervised crowd segmentation in surveillance video (MPASNet).",
     )
     parser.add_argument("--version", action="version", version=f"pympas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -39,7 +39,8 @@ class Collectiveness:
     Attributes:
         phi: (N,) float64 individual collectiveness, Eq. 5.
         edges: (E, 2) int64, every (i, j), i != j, with Z[i, j] > threshold, sorted by (i, j).
-        clusters: (N,) int64 collective-merging label, 0 = outlier, 1..C numbered by smallest member.
+        clusters: (N,) int64 collective-merging label, 0 = outlier, 1..C numbered by smallest
+            member.
         threshold: 0.6 kappa.
     """
 
@@ -174,4 +175,6 @@ def individual_collectiveness(
         (N,) float64 phi, within 1e-12 relative of the dense ``(I - zW)^-1 - I`` row sums.
     """
     points, velocities, offsets, k, z, _ = _check(points, velocities, offsets, k, z, 1)
-    return native().individual_collectiveness(points, velocities, offsets, k, z, bool(clamp_negative))
+    return native().individual_collectiveness(
+        points, velocities, offsets, k, z, bool(clamp_negative)
+    )

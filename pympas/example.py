@@ -40,15 +40,24 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     res = collectiveness_batch(points, velocities, offsets, k=args.k)
     t1 = time.perf_counter()
-    masks = rasterize_circles(points[res.keep], np.searchsorted(np.flatnonzero(res.keep), offsets), 480, 640)
+    masks = rasterize_circles(
+        points[res.keep], np.searchsorted(np.flatnonzero(res.keep), offsets), 480, 640
+    )
     t2 = time.perf_counter()
     walkers = group > 0
-    print(f"generated crowd: {len(offsets) - 1} frames, {len(points)} particles "
-          f"({walkers.sum()} walking in 3 groups, {(~walkers).sum()} clutter)")
+    print(
+        f"generated crowd: {len(offsets) - 1} frames, {len(points)} particles "
+        f"({walkers.sum()} walking in 3 groups, {(~walkers).sum()} clutter)"
+    )
     print(f"K={args.k}, z=1/(2K), link threshold 0.6 kappa = {res.threshold:.4f}")
-    print(f"mean phi: walking {res.phi[walkers].mean():.3f}, clutter {res.phi[~walkers].mean():.3f}")
-    print(f"kept by collective merging: {res.keep[walkers].mean():.1%} of walkers, "
-          f"{res.keep[~walkers].mean():.1%} of clutter; {len(np.unique(res.clusters[res.keep]))} clusters")
+    print(
+        f"mean phi: walking {res.phi[walkers].mean():.3f}, clutter {res.phi[~walkers].mean():.3f}"
+    )
+    n_clusters = len(np.unique(res.clusters[res.keep]))
+    print(
+        f"kept by collective merging: {res.keep[walkers].mean():.1%} of walkers, "
+        f"{res.keep[~walkers].mean():.1%} of clutter; {n_clusters} clusters"
+    )
     print(f"CRM pseudo-mask coverage (radius 20): {masks.mean():.1%} of pixels")
     print(f"collectiveness {1e3 * (t1 - t0):.1f} ms, CRM {1e3 * (t2 - t1):.1f} ms")
     return 0

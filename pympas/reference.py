@@ -68,7 +68,9 @@ def unit_velocities(velocities: np.ndarray) -> np.ndarray:
     return np.stack([vx / norm, vy / norm], axis=1)
 
 
-def weight_matrix(neighbors: np.ndarray, corr: np.ndarray, clamp_negative: bool = True) -> np.ndarray:
+def weight_matrix(
+    neighbors: np.ndarray, corr: np.ndarray, clamp_negative: bool = True
+) -> np.ndarray:
     """Dense (n, n) W of one frame (Eq. 1) from frame-local neighbours (n, K) and correlations."""
     n = neighbors.shape[0]
     w = np.zeros((n, n), dtype=np.float64)
@@ -113,11 +115,17 @@ def collectiveness_frame(
     np.fill_diagonal(link, False)
     edges = np.argwhere(link).astype(np.int64).reshape(-1, 2)
     clusters = collective_merging(n, edges, min_cluster_size)
-    return {"phi": phi, "edges": edges, "clusters": clusters, "threshold": threshold, "z_matrix": big_z}
+    return {
+        "phi": phi,
+        "edges": edges,
+        "clusters": clusters,
+        "threshold": threshold,
+        "z_matrix": big_z,
+    }
 
 
 def collective_merging(n: int, edges: np.ndarray, min_cluster_size: int) -> np.ndarray:
-    """Cluster labels (n,) int64 from links: components numbered by smallest member, small ones 0."""
+    """Cluster labels (n,) int64 from links: components numbered by smallest member, small 0."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     graph = csr_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
@@ -153,12 +161,16 @@ def collectiveness_batch(
     """
     phis, edges, clusters = [], [], []
     base = 0
-    threshold = 0.6 * (1.0 / (2.0 * k) if z is None else z) / (
-        1.0 - (1.0 / (2.0 * k) if z is None else z) * k
+    threshold = (
+        0.6
+        * (1.0 / (2.0 * k) if z is None else z)
+        / (1.0 - (1.0 / (2.0 * k) if z is None else z) * k)
     )
     for f in range(len(offsets) - 1):
         lo, hi = int(offsets[f]), int(offsets[f + 1])
-        res = collectiveness_frame(points[lo:hi], velocities[lo:hi], k, z, clamp_negative, min_cluster_size)
+        res = collectiveness_frame(
+            points[lo:hi], velocities[lo:hi], k, z, clamp_negative, min_cluster_size
+        )
         phis.append(res["phi"])
         edges.append(res["edges"] + lo)
         c = res["clusters"].copy()
