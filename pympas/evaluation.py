@@ -40,13 +40,14 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import numpy as np
+
+from pympas.report import write_text_atomic
 
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
 PAPER_TABLE1_MIOU = {"CM+CRM": 0.4949, "MPASNet": 0.6447}
@@ -108,7 +109,7 @@ class Evaluation:
 
     def write_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` to ``path`` atomically."""
-        _atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write one row per scene and a final ``mIoU`` row to ``path`` atomically."""
@@ -119,7 +120,7 @@ class Evaluation:
         for s in self.scenes:
             w.writerow([getattr(s, f) for f in fields])
         w.writerow(["mIoU", self.miou, "", "", sum(s.frames for s in self.scenes), "", ""])
-        _atomic_write_text(Path(path), buf.getvalue())
+        write_text_atomic(path, buf.getvalue())
 
 
 def _fmt(x: float) -> str:
@@ -128,18 +129,6 @@ def _fmt(x: float) -> str:
 
 def _finite_or_none(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------
