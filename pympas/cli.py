@@ -15,6 +15,7 @@ from pympas._version import __version__
 # name -> module providing register(subparsers); order is the order shown in --help.
 SUBCOMMANDS: dict[str, str] = {
     "example": "pympas.example",
+    "synth": "pympas.synth.cli",
     "label": "pympas.label_cli",
     "segment": "pympas.segmentation",
     "evaluate": "pympas.evaluation",
