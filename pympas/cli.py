@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "label": "pympas.label_cli",
     "segment": "pympas.segmentation",
     "evaluate": "pympas.evaluation",
+    "demo": "pympas.demo",
 }
 
 
