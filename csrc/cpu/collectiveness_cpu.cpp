@@ -47,17 +47,19 @@ FrameW build_w(const double* points, const double* velocities, int64_t n, int64_
   return w;
 }
 
-// Above this many Neumann terms phi is solved directly instead (zK close to 1).
+// At most this many Neumann iterations; beyond (zK close to 1) phi is solved directly.
 constexpr int kMaxNeumannTerms = 600;
-// Bound on the truncation error of the series, absolute (phi is O(1)).
-constexpr double kSeriesTolerance = 1e-17;
+// Certified bound on the error of phi, relative to max(1, max |phi|).
+constexpr double kPhiTolerance = 1e-15;
 
 // phi = Z 1 = sum_{L>=1} (zW)^L 1 (Eqs. 4-5) for one frame.
 //
-// Neumann iteration phi <- b + zW phi with b = zW 1. With rho = z max_i sum_j |W[i, j]| < 1
-// (rho <= zK), after the iterate holding the terms L = 1..t every entry of the remainder is at
-// most rho^(t+1) / (1 - rho); iterate until that bound is below kSeriesTolerance. When that would
-// take too many terms, solve (I - zW) phi = b by sparse LU instead.
+// Neumann iteration phi <- b + zW phi with b = zW 1, a contraction in the max norm with
+// constant rho = z max_i sum_j |W[i, j]| <= zK < 1. It stops once the error is certified below
+// the tolerance by either bound: a priori, after the iterate holding the terms L = 1..t, the
+// remainder is at most rho^(t+1) / (1 - rho); a posteriori, |phi* - phi_t| <= rho / (1 - rho)
+// |phi_t - phi_(t-1)| (Banach), which is much tighter when the walks decay faster than rho.
+// If neither holds within kMaxNeumannTerms, (I - zW) phi = b is solved by sparse LU instead.
 void frame_phi(const FrameW& w, double z, double* phi, bool parallel) {
   const int64_t n = w.n;
   if (n == 0) return;
@@ -76,21 +78,28 @@ void frame_phi(const FrameW& w, double z, double* phi, bool parallel) {
     std::fill(phi, phi + n, 0.0);
     return;
   }
-  // Number of terms t with rho^(t+1) / (1 - rho) <= tol.
-  const double terms = std::ceil(std::log(kSeriesTolerance * (1.0 - rho)) / std::log(rho)) - 1.0;
-  if (rho < 1.0 && terms <= kMaxNeumannTerms) {
+  rho *= 1.0 + 1e-12;  // round the bound up
+  if (rho < 1.0) {
     std::vector<double> cur(b), next(n);
-    for (int t = 1; t < static_cast<int>(terms) + 1; ++t) {
-#pragma omp parallel for schedule(static) if (parallel)
+    double tail = rho;  // rho^(t+1) with t = 1 term in cur
+    for (int t = 1; t <= kMaxNeumannTerms; ++t) {
+      double delta = 0.0, top = 0.0;
+#pragma omp parallel for schedule(static) reduction(max : delta, top) if (parallel)
       for (int64_t i = 0; i < n; ++i) {
         double s = 0.0;
         for (int64_t e = w.row_ptr[i]; e < w.row_ptr[i + 1]; ++e) s += w.vals[e] * cur[w.cols[e]];
         next[i] = b[i] + z * s;
+        delta = std::max(delta, std::fabs(next[i] - cur[i]));
+        top = std::max(top, std::fabs(next[i]));
       }
       cur.swap(next);
+      tail *= rho;
+      const double tol = kPhiTolerance * std::max(1.0, top);
+      if (tail / (1.0 - rho) <= tol || rho / (1.0 - rho) * delta <= tol) {
+        std::copy(cur.begin(), cur.end(), phi);
+        return;
+      }
     }
-    std::copy(cur.begin(), cur.end(), phi);
-    return;
   }
   using Sparse = Eigen::SparseMatrix<double, Eigen::ColMajor, int>;
   std::vector<Eigen::Triplet<double, int>> trip;

@@ -113,13 +113,18 @@ struct Grid {
     }
     const double wx = maxx - minx, wy = maxy - miny;
     const double cells = std::max(1.0, static_cast<double>(m) / kPointsPerCell);
-    double h = std::sqrt(wx * wy / cells);
-    h = std::max(h, std::max(wx, wy) / cells);  // degenerate or elongated boxes
-    if (!(h > 0) || !std::isfinite(h)) h = 1.0;
+    // Cell side h: about kPointsPerCell points a cell, at most ~3 cells per point even for
+    // degenerate or elongated boxes; products of square roots avoid under- and overflow.
+    double h = std::sqrt(wx) * std::sqrt(wy) / std::sqrt(cells);
+    h = std::max(h, std::max(wx, wy) / cells);
     inv_h = 1.0 / h;
     const double cap = 4.0 * cells + 4.0;
-    gx = static_cast<int64_t>(std::min(wx * inv_h, cap)) + 1;
-    gy = static_cast<int64_t>(std::min(wy * inv_h, cap)) + 1;
+    if (!(h > 0) || !std::isfinite(h) || !std::isfinite(inv_h)) {
+      inv_h = 0.0;  // coinciding points or an overflowing box: one cell
+    } else {
+      gx = static_cast<int64_t>(std::min(wx * inv_h, cap)) + 1;
+      gy = static_cast<int64_t>(std::min(wy * inv_h, cap)) + 1;
+    }
     const double scale = std::fabs(minx) + std::fabs(miny) + std::fabs(maxx) + std::fabs(maxy);
     margin = 1e-10 * scale + 1e-300;
 
@@ -128,10 +133,11 @@ struct Grid {
     cell_of.resize(m);
     start.assign(gx * gy + 1, 0);
     for (int64_t i = 0; i < m; ++i) {
-      tx[i] = (p[2 * i] - minx) * inv_h;
-      ty[i] = (p[2 * i + 1] - miny) * inv_h;
-      const int64_t cx = std::min(static_cast<int64_t>(tx[i]), gx - 1);
-      const int64_t cy = std::min(static_cast<int64_t>(ty[i]), gy - 1);
+      tx[i] = inv_h > 0 ? (p[2 * i] - minx) * inv_h : 0.0;
+      ty[i] = inv_h > 0 ? (p[2 * i + 1] - miny) * inv_h : 0.0;
+      // Clamped in double before the conversion (huge coordinates must not overflow).
+      const auto cx = static_cast<int64_t>(std::min(tx[i], static_cast<double>(gx - 1)));
+      const auto cy = static_cast<int64_t>(std::min(ty[i], static_cast<double>(gy - 1)));
       cell_of[i] = cy * gx + cx;
       ++start[cell_of[i] + 1];
     }

@@ -1,0 +1,219 @@
+"""Property tests: the native kernels agree with the dense NumPy reference (pympas.reference).
+
+Inputs are drawn from a seed plus structural choices made by hypothesis: ragged batches with
+empty, one-particle and tiny frames, integer coordinates (many exact distance ties), duplicated
+positions, zero velocities, K from 1 to 64 and z up to 0.99 / K.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import pympas
+from pympas import reference
+
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+
+
+@st.composite
+def crowds(draw, max_frames: int = 4, max_points: int = 120):
+    """(points (N, 2), velocities (N, 2), offsets (F+1,), k) of a random ragged batch."""
+    n_frames = draw(st.integers(0, max_frames))
+    classes = draw(
+        st.lists(st.sampled_from(["tiny", "small", "large"]), min_size=n_frames, max_size=n_frames)
+    )
+    k = draw(st.one_of(st.integers(1, 8), st.sampled_from([20, 64]), st.integers(1, 64)))
+    coords = draw(
+        st.sampled_from(
+            ["integer", "float", "duplicates", "line", "offset", "tiny", "clustered", "elongated"]
+        )
+    )
+    zero_velocity = draw(st.sampled_from([0.0, 0.1, 1.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    ranges = {"tiny": (0, 3), "small": (4, 30), "large": (max_points // 3, max_points)}
+    sizes = [int(rng.integers(ranges[c][0], ranges[c][1] + 1)) for c in classes]
+    n = sum(sizes)
+    if coords == "integer":  # a small lattice: many exactly equal distances
+        span = max(2, int(np.sqrt(n)) // 2)
+        points = rng.integers(0, span, (n, 2)).astype(np.float64)
+    elif coords == "float":
+        points = rng.uniform(-50, 50, (n, 2)) * 10.0 ** rng.integers(-3, 4)
+    elif coords == "duplicates":  # a few positions repeated many times
+        pool = rng.uniform(0, 10, (max(1, n // 4), 2))
+        points = pool[rng.integers(0, len(pool), n)]
+    elif coords == "line":  # collinear points with equal spacing
+        points = np.stack([rng.integers(0, 2 * n + 1, n), np.full(n, 3.0)], axis=1).astype(float)
+    elif coords == "offset":  # far from the origin: rounding in the grid's cell coordinates
+        points = 1e7 + rng.uniform(0, 1, (n, 2))
+    elif coords == "tiny":  # a nearly degenerate box
+        points = rng.uniform(0, 1e-12, (n, 2)) * [1.0, 10.0 ** rng.integers(-6, 1)]
+    elif coords == "clustered":  # a dense blob in a sparse field: very uneven grid cells
+        points = rng.uniform(-1e4, 1e4, (n, 2))
+        points[: n // 2] = rng.normal(0, 1e-3, (n // 2, 2))
+    else:  # a long thin strip
+        points = np.stack([rng.uniform(0, 1e5, n), rng.uniform(0, 1e-2, n)], axis=1)
+    velocities = rng.normal(0, 1, (n, 2))
+    if rng.random() < 0.5:  # coherent motion: positive correlations, long walks
+        velocities += rng.normal(0, 3, 2)
+    velocities[rng.random(n) < zero_velocity] = 0.0
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    event(f"N >= {10 ** int(np.log10(max(n, 1)))}")
+    return points, velocities, offsets, k
+
+
+def couplings(k: int):
+    """z: None (1/(2K)) or a fraction of 1/K, including zK >= 0.6 where links may leave the KNN
+    pattern, and zK close to 1 where phi needs the direct solve."""
+    return st.one_of(
+        st.none(), st.sampled_from([0.05, 0.3, 0.59, 0.7, 0.95, 0.99]).map(lambda f: f / k)
+    )
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(crowds(max_points=300))
+def test_knn_correlation_equals_reference_bit_for_bit(crowd):
+    points, velocities, offsets, k = crowd
+    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k)
+    ref_nbr, ref_corr = reference.knn_correlation(points, velocities, offsets, k)
+    np.testing.assert_array_equal(nbr, ref_nbr)
+    np.testing.assert_array_equal(corr, ref_corr)
+
+
+def assert_collectiveness_matches(points, velocities, offsets, k, z, clamp, min_size):
+    res = pympas.collectiveness_batch(points, velocities, offsets, k, z, clamp, min_size)
+    zz = 1.0 / (2 * k) if z is None else z
+    assert res.threshold == pympas.link_threshold(k, zz)
+    near = 0  # reference Z entries too close to the threshold for the dense inverse to decide
+    phis, edges = [], []
+    for lo, hi in itertools.pairwise(offsets):
+        ref = reference.collectiveness_frame(
+            points[lo:hi], velocities[lo:hi], k, z, clamp, min_size
+        )
+        phis.append(ref["phi"])
+        row = res.edges[:, 0]
+        mine = res.edges[(row >= lo) & (row < hi)] - lo
+        theirs = ref["edges"]
+        gap = np.abs(ref["z_matrix"] - res.threshold)
+        np.fill_diagonal(gap, np.inf)
+        ambiguous = gap < 1e-12
+        near += int(ambiguous.sum())
+        differ = set(map(tuple, mine.tolist())) ^ set(map(tuple, theirs.tolist()))
+        assert all(ambiguous[i, j] for i, j in differ), sorted(differ)[:5]
+        # Collective merging of the native links, checked against the reference's merging.
+        expected = reference.collective_merging(hi - lo, mine, min_size)
+        got = res.clusters[lo:hi].copy()
+        if np.any(got > 0):
+            got[got > 0] -= got[got > 0].min() - 1
+        np.testing.assert_array_equal(got, expected)
+        if not differ:
+            np.testing.assert_array_equal(got, ref["clusters"])
+        edges.append(mine + lo)
+    np.testing.assert_allclose(res.phi, np.concatenate(phis or [[]]), rtol=1e-9, atol=1e-12)
+    # Edges are sorted by (i, j) in global indices; labels unique across the batch.
+    if len(res.edges):
+        keys = res.edges[:, 0] * len(points) + res.edges[:, 1]
+        assert np.all(np.diff(keys) > 0)
+    seen = 0
+    for lo, hi in itertools.pairwise(offsets):
+        labels = np.unique(res.clusters[lo:hi][res.clusters[lo:hi] > 0])
+        np.testing.assert_array_equal(labels, np.arange(seen + 1, seen + 1 + len(labels)))
+        seen += len(labels)
+    n_pairs = sum((hi - lo) * (hi - lo - 1) for lo, hi in itertools.pairwise(offsets))
+    assert near <= max(2, n_pairs // 1000)
+    return res
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(st.data())
+def test_collectiveness_equals_dense_reference_on_small_batches(data):
+    points, velocities, offsets, k = data.draw(crowds(max_points=120))
+    z = data.draw(couplings(k))
+    clamp = data.draw(st.booleans())
+    min_size = data.draw(st.integers(1, 12))
+    assert_collectiveness_matches(points, velocities, offsets, k, z, clamp, min_size)
+
+
+@settings(max_examples=4, **SETTINGS)
+@given(st.data())
+def test_collectiveness_equals_dense_reference_on_large_frames(data):
+    points, velocities, offsets, k = data.draw(
+        crowds(max_frames=1, max_points=1500).filter(lambda c: len(c[0]) > 400)
+    )
+    z = data.draw(couplings(k))
+    clamp = data.draw(st.booleans())
+    assert_collectiveness_matches(points, velocities, offsets, k, z, clamp, 10)
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(st.data())
+def test_individual_collectiveness_equals_dense_row_sums(data):
+    points, velocities, offsets, k = data.draw(crowds(max_points=200))
+    z = data.draw(couplings(k))
+    clamp = data.draw(st.booleans())
+    phi = pympas.individual_collectiveness(points, velocities, offsets, k, z, clamp)
+    ref = reference.collectiveness_batch(points, velocities, offsets, k, z, clamp)
+    np.testing.assert_allclose(phi, ref["phi"], rtol=1e-9, atol=1e-12)
+
+
+def test_individual_collectiveness_near_the_convergence_limit_uses_a_direct_solve():
+    # zK = 0.999 with coherent motion: the Neumann series would need thousands of terms.
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 100, (400, 2))
+    velocities = np.tile([1.0, 0.2], (400, 1)) + rng.normal(0, 0.05, (400, 2))
+    k, z = 10, 0.999 / 10
+    phi = pympas.individual_collectiveness(points, velocities, k=k, z=z)
+    ref = reference.collectiveness_batch(points, velocities, np.array([0, 400]), k, z)
+    np.testing.assert_allclose(phi, ref["phi"], rtol=1e-9)
+    assert phi.max() > 100  # the long walks really matter here
+
+
+@st.composite
+def discs(draw):
+    """(centers (N, 2), offsets (F+1,), height, width, radius) with exact-boundary cases."""
+    n_frames = draw(st.integers(0, 4))
+    sizes = draw(st.lists(st.integers(0, 12), min_size=n_frames, max_size=n_frames))
+    height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    radius = draw(
+        st.one_of(
+            st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 20.0]),
+            st.floats(0, 30, allow_nan=False, allow_infinity=False),
+        )
+    )
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = sum(sizes)
+    centers = rng.uniform(-25, 65, (n, 2))
+    kind = draw(st.sampled_from(["float", "integer", "half", "float32"]))
+    if kind == "integer":  # discs touching pixel centres exactly at distance r
+        centers = np.round(centers)
+    elif kind == "half":
+        centers = np.round(centers * 2) / 2
+    elif kind == "float32":
+        centers = centers.astype(np.float32)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return centers, offsets, height, width, radius
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(discs())
+def test_rasterize_circles_equals_reference_pixel_for_pixel(case):
+    centers, offsets, height, width, radius = case
+    masks = pympas.rasterize_circles(centers, offsets, height, width, radius)
+    ref = reference.rasterize_circles(
+        np.asarray(centers, np.float64), offsets, height, width, radius
+    )
+    assert masks.dtype == np.bool_
+    assert masks.shape == (len(offsets) - 1, height, width)
+    np.testing.assert_array_equal(masks, ref)
+
+
+def test_rasterize_paints_the_inside_part_of_discs_centred_outside_the_image():
+    masks = pympas.rasterize_circles(np.array([[-3.0, 5.0], [12.0, -2.0]]), None, 10, 10, 4)
+    assert masks[0, 5, 0] and masks[0, 5, 1] and not masks[0, 5, 2]
+    assert masks[0, 0, 9] and not masks[0, 0, 8] and not masks[0, 1, 9]
+    np.testing.assert_array_equal(
+        masks, reference.rasterize_circles(np.array([[-3.0, 5.0], [12.0, -2.0]]), [0, 2], 10, 10, 4)
+    )
