@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = ["expand_inputs", "register", "run"]
 
 _SLOT: int = 1  # progress-bar row of this (worker) process
+_STOP: Any = None  # multiprocessing.Event set by the parent to stop the workers cleanly
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -59,19 +61,28 @@ def _is_complete(folder: Path) -> bool:
     return isinstance(meta, dict) and meta.get("format") == "pympas-labelset"
 
 
-def _init_worker(lock: Any, slots: Any) -> None:
+def _init_worker(lock: Any, slots: Any, stop: Any) -> None:
     from tqdm.auto import tqdm
 
-    global _SLOT
+    global _SLOT, _STOP
+    # Ctrl-C reaches the whole process group: the parent alone handles it and sets `stop`, so
+    # that each worker removes its temporary folder before it exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     tqdm.set_lock(lock)
     _SLOT = slots.get()
+    _STOP = stop
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through LabelSetWriter, which cleans up
 
 
 def _label_one(
     src: str, out: str, params: dict[str, Any], overwrite: bool, overlays: bool, progress: bool
 ) -> tuple[str, str, str]:
     """Label one video into ``out``; returns (source, status, message), status ok/skipped/failed."""
-    from pympas.labels import LabelSetWriter, NoMotionWarning, label_stream
+    from pympas.labels import LabelSetWriter, NoMotionWarning, Stopped, label_stream
 
     folder = Path(out)
     if folder.exists() and not overwrite:
@@ -84,7 +95,8 @@ def _label_one(
             warnings.simplefilter("always", NoMotionWarning)
             with LabelSetWriter(folder, overwrite=overwrite, overlays=overlays) as writer:
                 stats: dict[str, Any] = {}
-                for item in label_stream(src, params, bar if progress else False, stats):
+                stop = _STOP.is_set if _STOP is not None else None
+                for item in label_stream(src, params, bar if progress else False, stats, stop):
                     writer.add(item)
                 meta = {
                     "source": stats["source"],
@@ -94,6 +106,8 @@ def _label_one(
                     "frame_count": stats["frame_count"],
                 }
                 writer.finish(meta)
+    except Stopped:
+        return src, "interrupted", "stopped before completion; nothing written"
     except (ValueError, OSError) as exc:  # VideoError and unwritable output: message names the file
         return src, "failed", str(exc)
     except Exception as exc:  # anything else fails this video only, not the batch
@@ -160,8 +174,10 @@ def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[s
     slots = mp.Queue()
     for i in range(1, workers + 1):
         slots.put(i)
+    stop = mp.Event()
     results = []
-    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(tqdm.get_lock(), slots))
+    lock = tqdm.get_lock()
+    pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(lock, slots, stop))
     try:
         futures = {pool.submit(_label_one, *job): job[0] for job in jobs}
         for fut in as_completed(futures):
@@ -171,6 +187,7 @@ def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[s
                 results.append((futures[fut], "failed", f"worker crashed: {exc!r}"))
             overall.update()
     except KeyboardInterrupt:
+        stop.set()  # running workers stop at their next frame and remove their temporary folder
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,10 @@ _EDGE = (255, 255, 0)
 
 class NoMotionWarning(UserWarning):
     """A video in which no collective motion was found: its pseudo-masks are empty."""
+
+
+class Stopped(Exception):
+    """Labelling was asked to stop (``pympas label`` interrupted)."""
 
 
 class LabelSetError(ValueError):
@@ -379,6 +383,8 @@ def _check_params(
         "min_speed": min_speed,
         "min_cluster_size": min_cluster_size,
         "velocity_window": 2 * HALF_WINDOW + 1,
+        "device": device,
+        "klt": KLTParams(max_particles=max_particles).as_dict(),
         "threshold": 0.6 * z / (1.0 - z * k),
     }
 
@@ -389,14 +395,18 @@ def _finish_batch(
     shape: tuple[int, int],
 ) -> list[LabelledFrame]:
     """Collectiveness and CRM of a batch of labelled frames (t, image, positions, velocities)."""
+    if not batch:
+        return []
     from pympas.collectiveness import collectiveness_batch
     from pympas.rasterize import rasterize_circles
 
+    # Static particles (fixed camera background) never enter the graph.
     moving = [np.hypot(v[:, 0], v[:, 1]) >= params["min_speed"] for _, _, _, v in batch]
     pts = [p[m] for (_, _, p, _), m in zip(batch, moving, strict=True)]
     vel = [v[m] for (_, _, _, v), m in zip(batch, moving, strict=True)]
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pts])]).astype(np.int64)
     all_pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    # Eqs. 1-5: W, Z, phi; links Z > 0.6 kappa; collective merging keeps clusters >= min size.
     res = collectiveness_batch(
         all_pts,
         np.concatenate(vel) if vel else np.zeros((0, 2)),
@@ -407,6 +417,7 @@ def _finish_batch(
     )
     keep = res.clusters > 0
     kept_offsets = np.searchsorted(np.flatnonzero(keep), offsets).astype(np.int64)
+    # CRM: union of radius-r discs around the kept particles.
     masks = rasterize_circles(all_pts[keep], kept_offsets, shape[0], shape[1], params["radius"])
     out = []
     for f, (t, image, p, _) in enumerate(batch):
@@ -422,9 +433,11 @@ def label_stream(
     params: dict[str, Any],
     progress: bool | dict[str, Any] = True,
     stats: dict[str, Any] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[LabelledFrame]:
     """The pipeline as a stream of :class:`LabelledFrame` (bounded memory); ``params`` from
-    :func:`_check_params`. ``stats`` (if given) receives source, height, width, frame_count."""
+    :func:`_check_params`. ``stats`` (if given) receives source, height, width, frame_count.
+    ``stop`` is polled every frame; when it returns True the stream raises :class:`Stopped`."""
     from tqdm.auto import tqdm
 
     source = open_video(video)
@@ -442,7 +455,16 @@ def label_stream(
     }
     if isinstance(progress, dict):
         bar_args.update(progress)
-    kept = moving = 0
+    totals = {"kept": 0, "moving": 0}
+
+    def finish(
+        batch: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    ) -> Iterator[LabelledFrame]:
+        for item in _finish_batch(batch, params, source.shape):
+            totals["kept"] += int(item.particles.keep.sum())
+            totals["moving"] += len(item.particles)
+            yield item
+
     n = 0
     with tqdm(**bar_args) as bar:
         for n, frame in enumerate(source, start=1):
@@ -454,25 +476,20 @@ def label_stream(
             for t, p, v in window.push(f, ids, pos, wanted):
                 batch.append((t, images.pop(t), p, v))
             if len(batch) >= _BATCH:
-                for item in _finish_batch(batch, params, source.shape):
-                    kept += int(item.particles.keep.sum())
-                    moving += len(item.particles)
-                    yield item
+                yield from finish(batch)
                 batch = []
             bar.update()
+            if stop is not None and stop():
+                raise Stopped(f"{source.name}: stopped at frame {f}")
         for t, p, v in window.flush():
             batch.append((t, images.pop(t), p, v))
-        if batch:
-            for item in _finish_batch(batch, params, source.shape):
-                kept += int(item.particles.keep.sum())
-                moving += len(item.particles)
-                yield item
+        yield from finish(batch)
     if stats is not None:
         stats.update(
             source=source.name, height=source.shape[0], width=source.shape[1], frame_count=n
         )
-    if kept == 0:
-        why = "no moving particles" if moving == 0 else "no collective motion"
+    if totals["kept"] == 0:
+        why = "no moving particles" if totals["moving"] == 0 else "no collective motion"
         warnings.warn(
             f"{source.name}: {why} found; every pseudo-mask is empty", NoMotionWarning, stacklevel=3
         )
@@ -508,7 +525,8 @@ def label(
 
     Returns:
         A :class:`LabelSet` with frame_indices (L,), frames (L, H, W, 3), masks (L, H, W) and
-        particles (L entries), L = ceil(T / stride) for a T-frame video.
+        particles (L entries), L = ceil(T / stride) for a T-frame video. Frames are streamed;
+        only the L labelled frames are held (``pympas label`` writes them to disk as it goes).
 
     Raises:
         pympas.video.VideoError: (a ValueError) the video cannot be labelled; names the source.

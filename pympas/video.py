@@ -81,7 +81,7 @@ def _as_uint8(frame: Any, where: str) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise VideoError(f"{where}: empty frame of shape {arr.shape}")
     if arr.dtype == np.uint8:
-        return arr
+        return np.ascontiguousarray(arr)  # OpenCV needs contiguous rows
     if np.issubdtype(arr.dtype, np.bool_):
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
@@ -115,9 +115,15 @@ class VideoSource:
     """
 
     def __init__(
-        self, name: str, frames: Iterable[Any], channel_order: str, length: int | None
+        self,
+        name: str,
+        frames: Iterable[Any],
+        channel_order: str,
+        length: int | None,
+        files: list[Path] | None = None,
     ) -> None:
         self.name = name
+        self.files = files  # the image files of a folder source, for messages
         self.channel_order = channel_order
         self.length = length
         self._frames = frames
@@ -126,13 +132,14 @@ class VideoSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         count = 0
         for count, raw in enumerate(self._frames, start=1):
-            frame = _as_uint8(raw, f"{self.name} frame {count - 1}")
+            named = str(self.files[count - 1]) if self.files is not None else self.name
+            frame = _as_uint8(raw, f"{named} (frame {count - 1})")
             if self.shape is None:
                 self.shape = (frame.shape[0], frame.shape[1])
             elif frame.shape[:2] != self.shape:
                 h, w = frame.shape[:2]
                 raise VideoError(
-                    f"{self.name}: frame {count - 1} has size {w}x{h}, but the video started "
+                    f"{named}: frame {count - 1} has size {w}x{h}, but the video started "
                     f"with {self.shape[1]}x{self.shape[0]} (frames of changing size)"
                 )
             yield frame
@@ -251,7 +258,7 @@ def open_video(video: Any) -> VideoSource:
                 raise VideoError(
                     f"{path}: folder has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
                 )
-            return VideoSource(str(path), _read_images(files), "bgr", len(files))
+            return VideoSource(str(path), _read_images(files), "bgr", len(files), files)
         return VideoSource(str(path), _read_capture(path), "bgr", _capture_length(path))
     if isinstance(video, np.ndarray):
         if not (video.ndim == 3 or (video.ndim == 4 and video.shape[3] in (1, 3, 4))):

@@ -53,6 +53,15 @@ def test_one_frame_in_stride_is_labelled(video):
     assert len(short.masks) == len(short.particles) == len(short.frames) == 3
 
 
+def test_labels_do_not_depend_on_stride_or_batching(video, labels):
+    dense = pympas.label(video, stride=2, progress=False)  # 21 frames: batches of 8, 8 and 5
+    assert dense.frame_indices.tolist() == list(range(0, 41, 2))
+    for i, t in enumerate(labels.frame_indices):
+        j = int(t) // 2
+        np.testing.assert_array_equal(dense.masks[j], labels.masks[i])
+        np.testing.assert_array_equal(dense.particles[j].phi, labels.particles[i].phi)
+
+
 def test_particles_move_with_their_blob_and_counts_add_up(labels):
     speeds = {abs(vx) for _, (vx, _) in BLOBS}
     for i, parts in enumerate(labels.particles):

@@ -92,3 +92,32 @@ def test_bad_parameters_and_inputs_are_named(tmp_path, capsys):
     empty.mkdir()
     assert main(["label", str(empty), "-o", str(tmp_path / "out"), "-q"]) == 1
     assert f"FAILED  {empty}: folder has no images and no videos" in capsys.readouterr().out
+
+
+def test_a_worker_asked_to_stop_removes_its_temporary_folder(tmp_path, videos, monkeypatch):
+    import threading
+
+    from pympas import label_cli
+    from pympas.labels import _check_params
+
+    stop = threading.Event()
+    stop.set()
+    monkeypatch.setattr(label_cli, "_STOP", stop)
+    params = _check_params(20, 20, 20, None, 3000, 0.3, 10, "auto")
+    out = tmp_path / "out"
+    src = str(videos / "walk_a.avi")
+    status = label_cli._label_one(src, str(out / "walk_a"), params, False, False, False)
+    assert status[:2] == (src, "interrupted")
+    assert entries(out) == []
+
+
+def test_a_video_without_motion_succeeds_with_empty_masks_and_a_note(tmp_path, capsys):
+    import cv2
+
+    still = tmp_path / "still.avi"
+    write_video(still, moving_blobs(21, motion=False))
+    out = tmp_path / "out"
+    assert main(["label", str(still), "-o", str(out), "-q"]) == 0
+    assert "still.avi: no moving particles found" in capsys.readouterr().out
+    mask = cv2.imread(str(out / "still/masks/000020.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (120, 160) and not mask.any()

@@ -106,3 +106,12 @@ def test_unusable_arrays_and_types(video, error, match):
 def test_parameters_out_of_range_name_the_parameter(short, kwargs, error, match):
     with pytest.raises(error, match=match):
         pympas.label(short, progress=False, **kwargs)
+
+
+def test_image_of_another_size_in_a_folder_is_named(tmp_path, short):
+    import cv2
+
+    for t, frame in enumerate(short):
+        cv2.imwrite(str(tmp_path / f"img{t}.png"), frame if t != 4 else frame[:60])
+    with pytest.raises(VideoError, match=r"img4\.png: frame 4 has size 160x60"):
+        pympas.label(tmp_path, progress=False)
