@@ -89,6 +89,27 @@ def test_standing_people_are_crowd_in_the_masks():
         assert win[px[:, 1], px[:, 0]].mean() >= 0.9
 
 
+def test_passing_car_is_drawn_but_not_crowd():
+    scene = prepare("plaza", seed=0, frames=50, size=(320, 240))
+    w, h = scene.size
+    found = None
+    for f in range(scene.frames):
+        for car in scene.cars_at(f):
+            uv, _ = scene.camera.project(np.array([[*car["xy"], 0.65]]))
+            u, v = np.round(uv[0]).astype(int)
+            if found is None and 5 <= u < w - 5 and 5 <= v < h - 5:
+                found = f, u, v
+    if found is None:
+        pytest.fail("no car crossed the view")
+    f, u, v = found
+    cars = scene.cars_at(f)
+    img, labels = scene.renderer.frame(f, scene.people(f), cars, np.random.default_rng(0))
+    assert 1 <= labels[v, u] < PERSON0  # car body, windows or wheels, never a person label
+    assert (labels[v - 2 : v + 3, u - 2 : u + 3] < PERSON0).all()
+    diff = np.abs(img[v, u].astype(int) - scene.renderer.background[v, u].astype(int)).sum()
+    assert diff > 30
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_each_scenario_renders_people(name):
     imgs, masks, scene = generate(name, seed=0, frames=2, size=(128, 96))

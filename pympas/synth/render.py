@@ -1,9 +1,10 @@
 """OpenCV/NumPy renderer: people as articulated figures on a textured, cluttered ground.
 
 Every frame is first drawn as a *label image* (H, W) uint16 in depth order (painter's
-algorithm): 0 shows the background (ground and static clutter, rendered once), 1-3 are the
-parts of a car, and ``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours
-and clothing textures are then filled in from per-label tables in one vectorised pass, so the
+algorithm): 0 shows the background (ground and static clutter, rendered once), 1 to
+PERSON0 - 1 the parts of cars (body, windows, wheels: three labels per car), and
+``PERSON0 + 8 * slot + part`` the parts of the person in ``slot``. Colours and clothing
+textures are then filled in from per-label tables in one vectorised pass, so the
 ground-truth mask (``labels >= PERSON0``) is exactly the set of pixels where a person is drawn,
 including occlusion by cars and static objects in front of them. Degradations (soft shadows,
 lighting flicker, optical blur, sensor noise, JPEG compression) act on colours only.
@@ -21,7 +22,8 @@ import numpy as np
 from pympas.synth.camera import Camera
 from pympas.synth.scenarios import FPS, Scenario, Trajectories
 
-PERSON0 = 4  # first person label; 1..3 are car body, windows, wheels
+MAX_CARS = 4  # cars with their own colour in one frame
+PERSON0 = 1 + 3 * MAX_CARS  # first person label; car k has body, windows, wheels 1+3k..3+3k
 SHIFT = 3  # sub-pixel bits for cv2 drawing
 _S = float(1 << SHIFT)
 
@@ -209,7 +211,6 @@ class Renderer:
                 (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
             )
         self._flicker = self.rng.uniform(0, 2 * math.pi, 2)
-        self._yy, self._xx = None, None
 
     # ------------------------------------------------------------------------ background
     def _ground_map(self) -> tuple[np.ndarray, np.ndarray]:
@@ -305,9 +306,9 @@ class Renderer:
         step = tile * ppm
         joint = max(1, round(0.02 * ppm))
         for x in np.arange(0, mw, step):
-            pav[:, int(x) : int(x) + joint] *= 0.6
+            pav[:, int(x) : int(x) + joint] *= 0.5
         for y in np.arange(0, mh, step):
-            pav[int(y) : int(y) + joint, :] *= 0.6
+            pav[int(y) : int(y) + joint, :] *= 0.5
         pav = np.clip(pav, 0, 255).astype(np.uint8)
         np.copyto(img, pav, where=walk[..., None] > 0)
         cv2.polylines(
@@ -317,6 +318,62 @@ class Renderer:
             cv2.polylines(
                 img, [ipx(hole)], True, (185, 190, 190), max(1, int(0.25 * ppm)), cv2.LINE_AA, SHIFT
             )
+
+        # decals with strong corners on the walkable ground: manhole covers and drain grates
+        ys, xs = np.nonzero(walk[:: int(ppm), :: int(ppm)])
+        n_dec = len(ys) // 15
+        for k in rng.choice(len(ys), size=min(n_dec, len(ys)), replace=False):
+            c = np.array([xs[k], ys[k]], np.float64) * int(ppm)
+            if rng.random() < 0.5:  # manhole: dark square with a light cross-hatch
+                half = 0.35 * ppm
+                p0, p1 = tuple((c - half).astype(int)), tuple((c + half).astype(int))
+                cv2.rectangle(img, p0, p1, (55, 58, 60), -1)
+                for t in np.linspace(-half, half, 5)[1:-1]:
+                    cv2.line(
+                        img,
+                        (int(c[0] + t), p0[1]),
+                        (int(c[0] + t), p1[1]),
+                        (120, 125, 128),
+                        max(1, int(0.04 * ppm)),
+                    )
+                    cv2.line(
+                        img,
+                        (p0[0], int(c[1] + t)),
+                        (p1[0], int(c[1] + t)),
+                        (120, 125, 128),
+                        max(1, int(0.04 * ppm)),
+                    )
+            else:  # drain grate: a dark slotted bar
+                hx, hy = 0.45 * ppm, 0.15 * ppm
+                cv2.rectangle(
+                    img,
+                    (int(c[0] - hx), int(c[1] - hy)),
+                    (int(c[0] + hx), int(c[1] + hy)),
+                    (35, 35, 38),
+                    -1,
+                )
+                for t in np.linspace(-hx, hx, 7)[1:-1]:
+                    cv2.line(
+                        img,
+                        (int(c[0] + t), int(c[1] - hy)),
+                        (int(c[0] + t), int(c[1] + hy)),
+                        (140, 145, 150),
+                        max(1, int(0.05 * ppm)),
+                    )
+        if sc.road is not None:  # a zebra crossing where the road is nearest the view centre
+            (a, b), wd = np.array(sc.road), sc.road_width
+            d = (b - a) / np.linalg.norm(b - a)
+            nrm = np.array([-d[1], d[0]])
+            s0 = float(np.dot(np.asarray(self.cam.target) - a, d)) + rng.uniform(-6, 6)
+            for i in range(-4, 5):
+                m = a + (s0 + i * 1.0) * d
+                quad = [
+                    m - 0.25 * d - (wd / 2 - 0.6) * nrm,
+                    m + 0.25 * d - (wd / 2 - 0.6) * nrm,
+                    m + 0.25 * d + (wd / 2 - 0.6) * nrm,
+                    m - 0.25 * d + (wd / 2 - 0.6) * nrm,
+                ]
+                cv2.fillConvexPoly(img, ipx(quad), (225, 230, 232), cv2.LINE_AA, SHIFT)
 
         for line, wd, dashed in sc.markings:
             pts = np.asarray(line, dtype=np.float64)
@@ -586,7 +643,8 @@ class Renderer:
             elif kind == 1:
                 self._draw_person(labels, j, prims[j])
             else:
-                for lab, prim in car_geo[j][1]:
+                for lab0, prim in car_geo[j][1]:
+                    lab = lab0 + 3 * (j % MAX_CARS)
                     if prim[0] == "poly":
                         cv2.fillConvexPoly(labels, prim[1], lab, cv2.LINE_8, SHIFT)
                     else:
@@ -725,8 +783,8 @@ class Renderer:
         p = len(pp["xy"])
         n_lab = PERSON0 + 8 * max(p, 1)
         lut = np.zeros((n_lab, 3), np.float32)
-        car_col = np.asarray(cars[0]["colour"], np.float32) if cars else np.zeros(3, np.float32)
-        lut[1], lut[2], lut[3] = car_col, (70, 55, 50), (25, 25, 25)
+        for k, car in enumerate(cars[:MAX_CARS]):
+            lut[1 + 3 * k : 4 + 3 * k] = (car["colour"], (70, 55, 50), (25, 25, 25))
         if p:
             blk = lut[PERSON0:].reshape(p, 8, 3)
             blk[:, LEGS] = pp["trousers"]

@@ -50,7 +50,8 @@ class Scenario:
     standing_areas: list[Rect] = field(default_factory=list)
     standing_groups: int = 3
     spectator_areas: list[tuple[Rect, int]] = field(default_factory=list)
-    speed: tuple[float, float] = (1.3, 0.15)
+    speed: tuple[float, float] = (1.3, 0.15)  # desired speed: mean, sd (m/s)
+    time_gap: float = 1.0  # collision-free speed model: seconds kept to the person ahead
     warmup: float = 4.0
     # rendering
     yaw: float = 0.0
@@ -185,9 +186,9 @@ def bottleneck() -> Scenario:
         standing_groups=2,
         speed=(1.25, 0.15),
         warmup=5.0,
-        yaw=20.0,
-        pitch=40.0,
-        zoom=1.05,
+        yaw=75.0,
+        pitch=45.0,
+        zoom=1.1,
         view=[(0, 0), (24, 3.5), (24, 8.5), (0, 12)],
         barriers=[[(14.2, -0.2), (14.2, 5.4)], [(14.2, 6.6), (14.2, 12.2)]],
         poles=[(16, 2.8), (20, 2.8), (16, 9.2), (20, 9.2)],
@@ -205,10 +206,9 @@ def split() -> Scenario:
         description="a group that splits at a T-junction into two streams",
         walkable=[[(-3, 0), (3, 0), (3, 14), (18, 14), (18, 20), (-18, 20), (-18, 14), (-3, 14)]],
         exits={"left": (-18, 14, -17.4, 20), "right": (17.4, 14, 18, 20)},
-        waypoints={"junction": (0.0, 16.5, 1.5)},
-        routes={"split": ["junction", "left|right"]},
-        sources=[Source((-2.6, 0.2, 2.6, 1.8), "split", 1.0)],
-        initial=[((-2.7, 2.5, 2.7, 12.5), 1.5, ("split",))],
+        routes={"left": ["left"], "right": ["right"]},
+        sources=[Source((-2.6, 0.2, 2.6, 1.8), r, 0.5) for r in ("left", "right")],
+        initial=[((-2.7, 2.5, 2.7, 12.5), 1.5, ("left", "right"))],
         standing_areas=[(-16, 18.8, -5, 19.7), (5, 18.8, 16, 19.7), (-2.7, 0.5, -1.5, 3)],
         standing_groups=3,
         warmup=1.0,
@@ -251,6 +251,7 @@ def ring() -> Scenario:
         standing_areas=[(-5.2, -5.2, 5.2, 5.2)],
         standing_groups=0,
         speed=(2.6, 0.3),
+        time_gap=0.45,
         warmup=3.0,
         yaw=90.0,
         pitch=50.0,
@@ -413,7 +414,6 @@ def simulate(
             sid = stage[scenario.routes[route][int(np.argmin(ahead))]]
         return sid
 
-    params = {}  # agent id -> desired speed, for the record
     local: dict[int, int] = {}  # JuPedSim agent id -> id in this scene (1, 2, ... in order)
     initial_heading: dict[int, np.ndarray] = {}
 
@@ -426,12 +426,16 @@ def simulate(
         try:
             aid = sim.add_agent(
                 jps.CollisionFreeSpeedModelAgentParameters(
-                    position=pos, journey_id=jid, stage_id=sid, desired_speed=v0, radius=radius
+                    position=pos,
+                    journey_id=jid,
+                    stage_id=sid,
+                    desired_speed=v0,
+                    radius=radius,
+                    time_gap=scenario.time_gap,
                 )
             )
         except RuntimeError:  # too close to a wall or another agent: skip this one
             return None
-        params[aid] = v0
         local[aid] = len(local) + 1  # JuPedSim's ids count across simulations in a process
         return aid
 

@@ -32,7 +32,7 @@ CSV_COLUMNS = "frame,id,kind,x,y,heading_x,heading_y,speed,standing,foot_u,foot_
 class SynthFrame:
     """One rendered frame: ``image`` (H, W, 3) uint8 BGR (as cv2 reads video), ``mask``
     (H, W) bool ground truth (True iff a person is drawn there) and ``labels`` (H, W) uint16
-    (0 background, 1-3 car, >= 4 person parts)."""
+    (0 background, 1 .. PERSON0 - 1 car parts, >= PERSON0 person parts)."""
 
     index: int
     image: np.ndarray
