@@ -260,6 +260,8 @@ def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device,
     local = int(os.environ.get("LOCAL_RANK", "0"))
     dev = device_pref or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(dev)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {dev!r} requested but CUDA is not available")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
     started = False
@@ -283,13 +285,34 @@ def _mean_across(values: torch.Tensor, world: int) -> torch.Tensor:
     return values
 
 
+def compute_loss(
+    net: nn.Module, photometric: Photometric, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training forward: x (B, 3, H, W) in [0, 1], pseudo-masks y (B, 1, H, W) ->
+    (L, L_SEG, L_AIR) with L = w_air L_AIR + w_seg L_SEG; the augmented copy x^ is made here."""
+    use_aug = cfg.siamese and (cfg.air or cfg.sfa)
+    x_aug = photometric(x) if use_aug else None
+    amp = contextlib.nullcontext()
+    if cfg.amp:
+        amp = torch.autocast(x.device.type, dtype=torch.bfloat16)
+    with amp:
+        out = net(x, x_aug, return_features=True)
+    l_seg = seg_loss(cfg.loss, out.logits, y)
+    if cfg.air and out.features_aug is not None:
+        l_air = air_loss(out.features, out.features_aug)
+    else:
+        l_air = torch.zeros((), device=x.device)
+    return cfg.w_air * l_air + cfg.w_seg * l_seg, l_seg, l_air
+
+
 def train(config: TrainConfig) -> str:
     """Train MPASNet as described by ``config``; returns the run directory.
 
     With ``config.resume`` (a checkpoint, a run directory, or ``"last"`` for ``config.out``)
     the run continues exactly where the checkpoint left it: model, optimizer, step, RNG states
-    and the per-step data stream are restored; only ``steps``, ``device``, ``save_every``,
-    ``log_every``, ``num_workers``, ``out``, ``progress`` may differ from the checkpoint.
+    (per rank, when the number of processes is unchanged) and the per-step data stream are
+    restored; only ``steps``, ``device``, ``save_every``, ``log_every``, ``num_workers``,
+    ``out``, ``progress`` may differ from the checkpoint.
     """
     cfg = dataclasses.replace(config, labelsets=list(config.labelsets))
     ckpt = None
@@ -330,14 +353,15 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     random.seed(cfg.seed + rank)
 
     model = MPASNet(cfg.arch, sfa=cfg.sfa)
+    report = None
     start = 0
     if ckpt is not None:
         _load_weights(model, ckpt["model"], cfg.resume, cfg.arch)
         start = int(ckpt["step"])
+        if start >= cfg.steps:
+            raise ValueError(f"{cfg.resume}: already at step {start}; give --steps > {start}")
     elif cfg.pretrained:
         report = load_pretrained(model.encoder, cfg.pretrained)
-        if main_rank:
-            print(report.summary(), file=sys.stderr)
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
@@ -360,6 +384,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         )
         with open(os.path.join(cfg.out, "command.txt"), "a", encoding="utf-8") as fh:
             fh.write(shlex.join(sys.argv) + "\n")
+        if report is not None:
+            print(report.summary(), file=sys.stderr)
+            _atomic_write_text(report.summary() + "\n", os.path.join(cfg.out, "pretrained.txt"))
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, rank, start, cfg.steps)
     loader = torch.utils.data.DataLoader(
@@ -377,10 +404,6 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         elif rank == 0 and "rng" in ckpt:
             _set_rng_state(ckpt["rng"])
 
-    use_aug = cfg.siamese and (cfg.air or cfg.sfa)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if cfg.amp else contextlib.nullcontext()
-    )
     bar = None
     if main_rank and cfg.progress:
         from tqdm import tqdm
@@ -399,15 +422,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
             y = y.to(device, non_blocking=True)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
-            x_aug = photometric(x) if use_aug else None
-            with autocast:
-                out = net(x, x_aug, return_features=True)
-            l_seg = seg_loss(cfg.loss, out.logits, y)
-            if cfg.air and out.features_aug is not None:
-                l_air = air_loss(out.features, out.features_aug)
-            else:
-                l_air = torch.zeros((), device=device)
-            loss = cfg.w_air * l_air + cfg.w_seg * l_seg
+            loss, l_seg, l_air = compute_loss(net, photometric, x, y, cfg)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")
             optimizer.zero_grad(set_to_none=True)

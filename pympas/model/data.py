@@ -60,6 +60,8 @@ def read_labelset(directory: str | os.PathLike) -> list[Sample]:
         raise ValueError(f"cannot parse {meta_path}: {exc}") from exc
     if not isinstance(meta, dict) or meta.get("format") != "pympas-labelset":
         raise ValueError(f"{meta_path}: not a pympas-labelset file (missing 'format')")
+    if meta.get("format_version", 1) != 1:
+        raise ValueError(f"{meta_path}: unsupported format_version {meta['format_version']!r}")
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
         raise ValueError(f"{meta_path}: label set is empty (no frames)")

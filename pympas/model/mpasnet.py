@@ -4,6 +4,9 @@ Training (siamese): the frame x and its photometrically augmented copy x^ pass t
 encoder, giving F and F^ (compared by L_AIR, Eq. 7); Siamese Feature Aggregation (SFA) fuses
 them as F_fuse = (psi(F) + psi(F^)) / 2 and the head segments F_fuse.
 Inference: logits = head(psi(F)); the augmented branch is not computed.
+
+In training both branches go through the encoder as one batch of 2B images, so BatchNorm
+normalises F and F^ with the same batch statistics and L_AIR compares them on one scale.
 """
 
 from __future__ import annotations

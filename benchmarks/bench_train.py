@@ -1,0 +1,113 @@
+"""MPASNet training and inference throughput.
+
+    python benchmarks/bench_train.py [--seconds S] [--cpu-only]
+
+- CPU: w18-small at 256x256 (fp32): training images/s (siamese on: augmented copy, both
+  branches, SFA, L_AIR + L_SEG, backward, SGD step) and inference frames/s (eval, psi(F) path).
+- GPU (when CUDA is available): w48 at 512x512, bf16 autocast, channels_last.
+
+Inputs are random tensors already on the device, so the figures are the network's, without
+PNG decoding or augmentation in the data loader. Each measurement runs for about --seconds
+after warm-up iterations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from pympas.model import MPASNet
+from pympas.model.augment import Photometric
+from pympas.train import TrainConfig, compute_loss
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, device: torch.device, seconds: float, warmup: int) -> tuple[int, float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        _sync(device)
+        dt = time.perf_counter() - t0
+        if dt >= seconds and n >= 2:
+            return n, dt
+
+
+def bench(arch: str, size: int, batch: int, device: torch.device, amp: bool, seconds: float):
+    torch.manual_seed(0)
+    cfg = TrainConfig(arch=arch, amp=amp)
+    model = MPASNet(arch).to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    photometric = Photometric()
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
+    x = torch.rand(batch, 3, size, size, device=device)
+    y = (torch.rand(batch, 1, size, size, device=device) > 0.5).float()
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def train_step():
+        loss, _, _ = compute_loss(model, photometric, x, y, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    n, dt = _timed(train_step, device, seconds, warmup=2)
+    train_ips = n * batch / dt
+
+    model.eval()
+    amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
+
+    @torch.no_grad()
+    def infer():
+        with amp_ctx:
+            model(x)
+
+    n, dt = _timed(infer, device, seconds, warmup=2)
+    return {
+        "arch": arch,
+        "size": size,
+        "batch": batch,
+        "device": str(device),
+        "dtype": "bf16" if amp else "fp32",
+        "train_images_per_s": round(train_ips, 3),
+        "infer_frames_per_s": round(n * batch / dt, 3),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    p.add_argument("--cpu-batch", type=int, default=4)
+    p.add_argument("--gpu-batch", type=int, default=8)
+    p.add_argument("--cpu-only", action="store_true")
+    args = p.parse_args()
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    rows = [bench("w18-small", 256, args.cpu_batch, torch.device("cpu"), False, args.seconds)]
+    print(json.dumps(rows[-1]))
+    if torch.cuda.is_available() and not args.cpu_only:
+        dev = torch.device("cuda")
+        print(f"# GPU: {torch.cuda.get_device_name(dev)}")
+        rows.append(bench("w48", 512, args.gpu_batch, dev, True, args.seconds))
+        print(json.dumps(rows[-1]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""pympas-train: tiny CPU runs, exact resume, bad inputs, DDP on gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kornia")
+
+from _train_labelset import write_labelset  # noqa: E402
+
+from pympas.model.data import LabelSetDataset  # noqa: E402
+from pympas.train import TrainConfig, load_model, main, read_checkpoint, train  # noqa: E402
+
+TINY = dict(arch="w18-small", batch_size=2, crop=64, num_workers=0, progress=False, log_every=1)
+
+
+def _log(run):
+    with open(os.path.join(run, "log.jsonl")) as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def labelset(tmp_path_factory):
+    return write_labelset(tmp_path_factory.mktemp("ls") / "set", n_frames=4)
+
+
+@pytest.fixture(scope="module")
+def run4(labelset, tmp_path_factory):
+    """An uninterrupted 4-step run with checkpoints after steps 2 and 4."""
+    out = tmp_path_factory.mktemp("run") / "a"
+    train(TrainConfig(labelsets=[labelset], out=str(out), steps=4, save_every=2, **TINY))
+    return str(out)
+
+
+def test_tiny_run_lowers_the_loss(labelset, tmp_path):
+    out = train(
+        TrainConfig(
+            labelsets=[labelset],
+            out=str(tmp_path / "r"),
+            steps=10,
+            lr=0.01,
+            scale_min=0.8,
+            scale_max=1.2,
+            save_every=100,
+            **TINY,
+        )
+    )
+    log = _log(out)
+    assert [r["step"] for r in log] == list(range(1, 11))
+    first, last = log[:3], log[-3:]
+    for key in ("loss", "l_seg", "l_air"):
+        assert sum(r[key] for r in last) < sum(r[key] for r in first), key
+    assert log[0]["lr"] == pytest.approx(0.01) and log[-1]["lr"] < log[0]["lr"]  # poly decay
+    # the run folder records config and command, the last checkpoint is easy to find
+    cfg = json.load(open(os.path.join(out, "config.json")))
+    assert cfg["arch"] == "w18-small" and cfg["steps"] == 10 and cfg["loss"] == "dice"
+    assert os.path.isfile(os.path.join(out, "command.txt"))
+    ckpt = read_checkpoint(os.path.join(out, "checkpoint_last.pt"))
+    assert ckpt["step"] == 10 and ckpt["pympas_version"] and "optimizer" in ckpt
+    model = load_model(os.path.join(out, "checkpoint_last.pt"))
+    assert not model.training
+    with torch.no_grad():
+        assert tuple(model(torch.rand(1, 3, 48, 64)).shape) == (1, 1, 48, 64)
+
+
+def test_resume_gives_the_same_next_steps_as_an_uninterrupted_run(run4, tmp_path):
+    resumed = str(tmp_path / "b")
+    # resume from the step-2 checkpoint into a new folder, with a data-loader worker this time
+    train(
+        TrainConfig(
+            out=resumed,
+            resume=os.path.join(run4, "checkpoint_000002.pt"),
+            num_workers=1,
+            progress=False,
+        )
+    )
+    full, cont = _log(run4), _log(resumed)
+    assert [r["step"] for r in cont] == [3, 4]
+    for a, b in zip(full[2:], cont, strict=True):
+        assert a["loss"] == b["loss"] and a["l_air"] == b["l_air"], (a, b)
+    sa = read_checkpoint(os.path.join(run4, "checkpoint_last.pt"))["model"]
+    sb = read_checkpoint(os.path.join(resumed, "checkpoint_last.pt"))["model"]
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0, msg=k)
+
+
+def test_cli_resume_last_extends_a_run(run4, tmp_path):
+    run = str(tmp_path / "c")
+    shutil.copytree(run4, run)
+    assert main(["-o", run, "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert read_checkpoint(os.path.join(run, "checkpoint_last.pt"))["step"] == 5
+    assert _log(run)[-1]["step"] == 5
+    # nothing left to do is an error naming the checkpoint
+    assert main(["-o", run, "--resume", "--steps", "5", "--no-progress"]) == 2
+    # a fresh run into a folder that already holds one is refused
+    assert main([run4, "-o", run, "--steps", "1", "--no-progress"]) == 2
+
+
+def test_checkpoint_of_another_arch_or_corrupt_is_named(run4, tmp_path):
+    last = os.path.join(run4, "checkpoint_last.pt")
+    with pytest.raises(ValueError, match=r"checkpoint_last\.pt.*'w18-small', expected 'w48'"):
+        load_model(last, arch="w48")
+    with pytest.raises(ValueError, match=r"checkpoint_last\.pt: checkpoint of another arch"):
+        train(TrainConfig(out=str(tmp_path / "x"), resume=last, arch="w32", progress=False))
+    # weights of w18-small under a config claiming w18
+    ckpt = read_checkpoint(last)
+    ckpt["config"]["arch"] = "w18"
+    lied = tmp_path / "lied.pt"
+    torch.save(ckpt, lied)
+    with pytest.raises(ValueError, match=r"lied\.pt: weights do not fit MPASNet 'w18'"):
+        load_model(lied)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(open(last, "rb").read()[:1000])
+    with pytest.raises(ValueError, match=r"broken\.pt: corrupt"):
+        load_model(broken)
+
+
+def test_bad_label_sets_error_naming_the_file(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        LabelSetDataset([missing])
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"plain.*labels\.json"):
+        LabelSetDataset([tmp_path / "plain"])
+
+    empty = write_labelset(tmp_path / "empty", n_frames=1)
+    meta = json.load(open(os.path.join(empty, "labels.json")))
+    meta["frames"] = []
+    json.dump(meta, open(os.path.join(empty, "labels.json"), "w"))
+    with pytest.raises(ValueError, match=r"empty.*labels\.json.*empty"):
+        LabelSetDataset([empty])
+
+    sized = write_labelset(tmp_path / "sized", n_frames=2, size=(32, 40))
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(os.path.join(sized, "masks", "000001.png"), np.zeros((32, 41), np.uint8))
+    with pytest.raises(ValueError, match=r"sized/masks/000001\.png has size 41x32"):
+        LabelSetDataset([sized])
+
+    corrupt = write_labelset(tmp_path / "corrupt", n_frames=2, size=(32, 40))
+    open(os.path.join(corrupt, "frames", "000000.png"), "wb").write(b"\x89PNG garbage")
+    with pytest.raises(ValueError, match=r"corrupt/frames/000000\.png"):
+        LabelSetDataset([corrupt])
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            train(TrainConfig(labelsets=[sized], out=str(tmp_path / "gpu"), device="cuda"))
+    # the CLI turns these into an error message naming the file, exit status 2
+    assert main([str(missing), "-o", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([corrupt, "-o", str(tmp_path / "run"), "--arch", "w64"])
+
+
+def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
+    common = dict(labelsets=[labelset], steps=1, save_every=10, **TINY)
+    out = train(TrainConfig(out=str(tmp_path / "star"), siamese=False, **common))
+    assert _log(out)[0]["l_air"] == 0.0  # MPASNet*: no augmented branch, no L_AIR
+    from pympas.model import HRNet
+
+    weights = tmp_path / "hrnet_w18_small_v2.pth"
+    torch.save({**HRNet("w18-small").state_dict(), "classifier.weight": torch.zeros(2)}, weights)
+    out = train(
+        TrainConfig(
+            out=str(tmp_path / "ce"), air=False, loss="ce", pretrained=str(weights), **common
+        )
+    )
+    report = open(os.path.join(out, "pretrained.txt")).read()
+    assert str(weights) in report and "ignored 1 classification-head keys" in report
+    rec = _log(out)[0]
+    assert rec["l_air"] == 0.0 and rec["loss"] == pytest.approx(rec["l_seg"])
+    assert 0.3 < rec["l_seg"] < 2.0  # BCE of an untrained head, not a Dice value in [0, 1)
+
+
+def test_ddp_two_process_gloo_run(labelset, tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "pympas.train", labelset, "-o", str(out), "--arch", "w18-small", "--steps", "2",
+        "--batch-size", "1", "--crop", "32", "--workers", "0", "--log-every", "1",
+        "--device", "cpu", "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = _log(out)
+    assert [r["step"] for r in log] == [1, 2]
+    assert log[0]["images_per_s"] > 0
+    ckpt = read_checkpoint(out / "checkpoint_last.pt")
+    assert ckpt["world_size"] == 2 and len(ckpt["rng_per_rank"]) == 2
+    # the two ranks drew different random streams
+    assert not torch.equal(ckpt["rng_per_rank"][0]["torch"], ckpt["rng_per_rank"][1]["torch"])
