@@ -172,7 +172,9 @@ def individual_collectiveness(
         points: (N, 2) positions; velocities: (N, 2); offsets: (F+1,) or None for one frame.
 
     Returns:
-        (N,) float64 phi, within 1e-12 relative of the dense ``(I - zW)^-1 - I`` row sums.
+        (N,) float64 phi, the row sums of ``(I - zW)^-1 - I``; the Neumann iteration stops once
+        its error is certified below 1e-15 max(1, max |phi|) (a sparse LU solve takes over when
+        zK is close to 1).
     """
     points, velocities, offsets, k, z, _ = _check(points, velocities, offsets, k, z, 1)
     return native().individual_collectiveness(

@@ -81,7 +81,7 @@ void frame_phi(const FrameW& w, double z, double* phi, bool parallel) {
   rho *= 1.0 + 1e-12;  // round the bound up
   if (rho < 1.0) {
     std::vector<double> cur(b), next(n);
-    double tail = rho;  // rho^(t+1) with t = 1 term in cur
+    double tail = rho * rho;  // rho^(t+1) bounds the first omitted term; cur holds t terms
     for (int t = 1; t <= kMaxNeumannTerms; ++t) {
       double delta = 0.0, top = 0.0;
 #pragma omp parallel for schedule(static) reduction(max : delta, top) if (parallel)

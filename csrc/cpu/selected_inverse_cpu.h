@@ -19,7 +19,11 @@ struct FrameCsr {
 
 // phi (n,) = Z 1 (Eq. 5) and every link (i, j), i != j, with Z[i, j] > threshold, appended to
 // `links` sorted by (i, j) (frame-local indices). `k` is the K of the KNN graph (row sums of |W|
-// are at most K), which decides the candidate set: when zK < 0.6 only W's pattern can link.
+// are at most K): when zK < 0.6 only W's pattern can link. The candidate set is decided from W's
+// actual bounds (max |zW| rho / (1 - rho) against the threshold, rho = |zW|_inf <= zK), which
+// are never looser; otherwise every pair is tested from whole columns of the inverse. Requires
+// I - zW strictly row diagonally dominant (rho < 1); throws std::domain_error if a pivot
+// vanishes. Thread-safe (no shared state); phi must hold n doubles.
 void path_similarity_links(const FrameCsr& w, double z, int64_t k, double threshold, double* phi,
                            std::vector<std::pair<int64_t, int64_t>>* links);
 
