@@ -45,9 +45,15 @@ def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[s
                 videos.append((str(q), q.stem))
         else:
             videos.append((arg, p.stem))
+    seen: set[Path] = set()
+    unique = []
+    for src, name in videos:  # the same video given twice is labelled once
+        if Path(src).resolve() not in seen:
+            seen.add(Path(src).resolve())
+            unique.append((src, name))
     used: dict[str, int] = {}
     named = []
-    for src, name in videos:  # distinct output folders for equal names, in input order
+    for src, name in unique:  # distinct output folders for equal names, in input order
         used[name] = used.get(name, 0) + 1
         named.append((src, name if used[name] == 1 else f"{name}-{used[name]}"))
     return named, bad
@@ -139,7 +145,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"pympas label: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"pympas label: error: cannot create the output folder {out}: {exc}", file=sys.stderr)
+        return 2
     videos, bad = expand_inputs(args.inputs)
     results: list[tuple[str, str, str]] = [(p, "failed", why) for p, why in bad]
     jobs = [
@@ -176,7 +186,8 @@ def _run_parallel(jobs: list[tuple], workers: int, overall: Any) -> list[tuple[s
         slots.put(i)
     stop = mp.Event()
     results = []
-    lock = tqdm.get_lock()
+    lock = mp.RLock()  # one lock for every progress bar, picklable for spawn/forkserver workers
+    tqdm.set_lock(lock)
     pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(lock, slots, stop))
     try:
         futures = {pool.submit(_label_one, *job): job[0] for job in jobs}

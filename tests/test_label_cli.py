@@ -121,3 +121,14 @@ def test_a_video_without_motion_succeeds_with_empty_masks_and_a_note(tmp_path, c
     assert "still.avi: no moving particles found" in capsys.readouterr().out
     mask = cv2.imread(str(out / "still/masks/000020.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (120, 160) and not mask.any()
+
+
+def test_output_names_are_distinct_and_repeated_inputs_labelled_once(tmp_path):
+    from pympas.label_cli import expand_inputs
+
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "cam.avi").write_bytes(b"")
+    x, y = str(tmp_path / "x/cam.avi"), str(tmp_path / "y/cam.avi")
+    videos, bad = expand_inputs([x, y, x, str(tmp_path / "y")])
+    assert videos == [(x, "cam"), (y, "cam-2")] and bad == []
