@@ -8,7 +8,8 @@
 
 Inputs are random tensors already on the device, so the figures are the network's, without
 PNG decoding or augmentation in the data loader. Each measurement runs for about --seconds
-after warm-up iterations.
+after a warm-up iteration. Besides images per wall-clock second, images per CPU second of
+the process are given: on a shared machine they are the steadier figure.
 """
 
 from __future__ import annotations
@@ -31,18 +32,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, device: torch.device, seconds: float, warmup: int) -> tuple[int, float]:
+def _timed(fn, device: torch.device, seconds: float, warmup: int) -> tuple[int, float, float]:
+    """Runs fn at least twice and for ``seconds``: (calls, wall seconds, process CPU seconds)."""
     for _ in range(warmup):
         fn()
     _sync(device)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         n += 1
         _sync(device)
         dt = time.perf_counter() - t0
         if dt >= seconds and n >= 2:
-            return n, dt
+            return n, dt, time.process_time() - c0
 
 
 def bench(arch: str, size: int, batch: int, device: torch.device, amp: bool, seconds: float):
@@ -65,8 +67,8 @@ def bench(arch: str, size: int, batch: int, device: torch.device, amp: bool, sec
         opt.step()
 
     model.train()
-    n, dt = _timed(train_step, device, seconds, warmup=2)
-    train_ips = n * batch / dt
+    n, dt, cpu = _timed(train_step, device, seconds, warmup=1)
+    train = {"train_images_per_s": n * batch / dt, "train_images_per_cpu_s": n * batch / cpu}
 
     model.eval()
     amp_ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
@@ -76,15 +78,15 @@ def bench(arch: str, size: int, batch: int, device: torch.device, amp: bool, sec
         with amp_ctx:
             model(x)
 
-    n, dt = _timed(infer, device, seconds, warmup=2)
+    n, dt, cpu = _timed(infer, device, seconds, warmup=1)
+    infer_rates = {"infer_frames_per_s": n * batch / dt, "infer_frames_per_cpu_s": n * batch / cpu}
     return {
         "arch": arch,
         "size": size,
         "batch": batch,
         "device": str(device),
         "dtype": "bf16" if amp else "fp32",
-        "train_images_per_s": round(train_ips, 3),
-        "infer_frames_per_s": round(n * batch / dt, 3),
+        **{k: round(v, 3) for k, v in {**train, **infer_rates}.items()},
     }
 
 
@@ -94,7 +96,12 @@ def main() -> None:
     p.add_argument("--cpu-batch", type=int, default=4)
     p.add_argument("--gpu-batch", type=int, default=8)
     p.add_argument("--cpu-only", action="store_true")
+    # one thread by default: on a shared, oversubscribed machine several OpenMP threads wait
+    # on each other at every barrier (measured here: 4-10x fewer images per CPU second)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch default)")
     args = p.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {os.cpu_count()} cores, "

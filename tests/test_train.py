@@ -183,7 +183,9 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
 def test_ddp_two_process_gloo_run(labelset, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import pympas
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pympas.__file__)))  # as imported here
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

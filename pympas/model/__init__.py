@@ -4,6 +4,7 @@
 - :mod:`pympas.model.mpasnet`: encoder + psi + segmentation head, SFA in training.
 - :mod:`pympas.model.losses`: L_SEG (Eq. 6), L_AIR (Eq. 7), BCE.
 - :mod:`pympas.model.augment`: photometric (augmented branch) and geometric augmentation.
+- :mod:`pympas.model.data`: the label sets of `pympas label` as a torch Dataset.
 """
 
 from pympas.model.hrnet import CONFIGS, HRNet, load_pretrained
