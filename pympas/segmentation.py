@@ -300,13 +300,17 @@ def _segment_with_overlay(
 
 def output_names(videos: list[str]) -> list[str]:
     """A distinct output sub-folder name per video: the file stem, or the parent folder's name
-    when stems collide (``suite/corridor/video.mp4`` -> ``corridor``)."""
+    for a synthetic scene's ``video.*`` and when stems collide (``suite/corridor/video.mp4`` ->
+    ``corridor``)."""
     paths = [Path(v) for v in videos]
-    names = [p.name if p.is_dir() else p.stem for p in paths]
+    names = [
+        p.name if p.is_dir() else p.parent.resolve().name if p.stem == "video" else p.stem
+        for p in paths
+    ]
     if len(set(names)) == len(names):
         return names
     dup = {n for n in names if names.count(n) > 1}
-    names = [p.parent.name if n in dup else n for p, n in zip(paths, names, strict=True)]
+    names = [p.parent.resolve().name if n in dup else n for p, n in zip(paths, names, strict=True)]
     if len(set(names)) != len(names):
         raise ValueError(f"videos do not have distinct names for their output folders: {videos}")
     return names

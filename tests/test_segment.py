@@ -139,6 +139,15 @@ def test_output_names_use_the_scene_folder_when_file_stems_collide(tmp_path):
         (tmp_path / s).mkdir()
         (tmp_path / s / "video.mp4").write_bytes(b"")
     assert output_names([str(tmp_path / "a.mp4"), str(tmp_path / "b.avi")]) == ["a", "b"]
+    assert output_names([str(tmp_path / "corridor" / "video.mp4")]) == ["corridor"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.mp4").write_bytes(b"")
+    (tmp_path / "b" / "x.mp4").write_bytes(b"")
+    assert output_names([str(tmp_path / "a" / "x.mp4"), str(tmp_path / "b" / "x.mp4")]) == [
+        "a",
+        "b",
+    ]
     names = output_names([str(tmp_path / s / "video.mp4") for s in ("corridor", "plaza")])
     assert names == ["corridor", "plaza"]
 
