@@ -114,6 +114,20 @@ def test_labelme_polygon_and_rectangle_fill_the_known_pixels(tmp_path):
     assert car[17, 4] and not car[17, 1] and not car[2:7, 3:10].any()
 
 
+def test_labelme_circle_fills_the_disc_and_bad_shapes_are_named(tmp_path):
+    shapes = [{"label": "crowd", "shape_type": "circle", "points": [[10, 8], [13, 8]]}]
+    mask = labelme_mask(_labelme(tmp_path / "c.json", shapes), "crowd")
+    yy, xx = np.mgrid[:20, :30]
+    d2 = (xx - 10) ** 2 + (yy - 8) ** 2
+    assert mask[d2 <= 4].all() and not mask[d2 >= 16].any()
+    bad = [{"label": "crowd", "shape_type": "polygon", "points": [[1, 1], [2, 2]]}]
+    with pytest.raises(ValueError, match=r"b\.json: polygon 0 has fewer than 3 points"):
+        labelme_mask(_labelme(tmp_path / "b.json", bad), "crowd")
+    line = [{"label": "crowd", "shape_type": "linestrip", "points": [[1, 1], [2, 2], [3, 1]]}]
+    with pytest.raises(ValueError, match="unsupported shape_type 'linestrip'"):
+        labelme_mask(_labelme(tmp_path / "l.json", line), "crowd")
+
+
 def test_labelme_ground_truth_folder_is_evaluated_against_png_predictions(tmp_path):
     gt = tmp_path / "gt"
     gt.mkdir()
