@@ -25,9 +25,23 @@ __all__ = [
     "__version__",
     "collectiveness",
     "collectiveness_batch",
+    "evaluate",
     "individual_collectiveness",
     "knn_correlation",
     "label",
     "link_threshold",
     "rasterize_circles",
+    "segment",
 ]
+
+# modules are named apart from the functions: `import pympas.evaluate` would shadow the function
+_LAZY = {"evaluate": "pympas.evaluation", "segment": "pympas.segmentation"}
+
+
+def __getattr__(name: str) -> object:
+    # segment/evaluate load on first use so that `import pympas` does not import torch
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pympas' has no attribute {name!r}")

@@ -17,6 +17,9 @@ SUBCOMMANDS: dict[str, str] = {
     "example": "pympas.example",
     "synth": "pympas.synth.cli",
     "label": "pympas.label_cli",
+    "segment": "pympas.segmentation",
+    "evaluate": "pympas.evaluation",
+    "demo": "pympas.demo",
 }
 
 

@@ -1,0 +1,378 @@
+"""Crowd masks for every frame of a video from a trained MPASNet (inference: head(psi(F))).
+
+``pympas.segment`` streams: frames are read, batched, segmented and yielded one batch at a time,
+so memory stays bounded by ``batch_size`` frames however long the video is. The ``pympas
+segment`` command writes one folder of PNG masks per video (``NNNNNN.png``, 0/255), optionally
+with an MP4 of the masks laid over the frames, each folder written under a temporary name and
+renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pympas import _validate
+
+#: HRNet reduces the input by 32 (stem /4, then three halvings); inputs are padded to a multiple.
+SIZE_MULTIPLE = 32
+OVERLAY_COLOUR = (255, 64, 32)  # RGB of the mask tint in overlays
+
+
+def resolve_device(device: str = "auto") -> Any:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not a torch device: {exc}") from exc
+
+
+def _load(checkpoint_or_model: Any, device: Any) -> Any:
+    import torch
+
+    if isinstance(checkpoint_or_model, torch.nn.Module):
+        return checkpoint_or_model.to(device).eval()
+    if isinstance(checkpoint_or_model, (str, os.PathLike)):
+        path = Path(checkpoint_or_model)
+        if not path.is_file():
+            raise ValueError(f"checkpoint {path} does not exist or is not a file")
+        from pympas.train import load_model
+
+        return load_model(path, device=device).eval()
+    raise TypeError(
+        "checkpoint_or_model must be a checkpoint path or a torch.nn.Module, got "
+        f"{type(checkpoint_or_model).__name__}"
+    )
+
+
+def _pad_to_multiple(x: Any, multiple: int) -> Any:
+    """Pad (B, 3, H, W) at the bottom and right to multiples of ``multiple`` (edge replicated)."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def segment(
+    checkpoint_or_model: str | os.PathLike | Any,
+    video: Any,
+    *,
+    device: str = "auto",
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    probabilities: bool = False,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Segment the crowd in every frame of ``video``, streaming.
+
+    Args:
+        checkpoint_or_model: a training checkpoint (``*.pt`` written by ``pympas-train``, loaded
+            with :func:`pympas.train.load_model`) or a model taking x (B, 3, H, W) float RGB in
+            [0, 1] to logits (B, 1, H, W).
+        video: anything :func:`pympas.video.open_video` reads: a video file, a folder of
+            images, an array (T, H, W[, 3]) or an iterable of frames.
+        device: "auto" (CUDA if available), "cpu", "cuda", "cuda:1", ...
+        batch_size: frames per forward pass; memory is bounded by this many frames.
+        threshold: crowd iff sigmoid(logit) > threshold, in (0, 1).
+        probabilities: yield the (H, W) float32 crowd probability instead of the bool mask.
+
+    Yields:
+        (frame index, mask): the 0-based index and an (H, W) bool mask (or float32 probability).
+
+    Raises:
+        ValueError / TypeError naming the argument or the file (bad video, checkpoint, device).
+    """
+    batch_size = _validate.integer("batch_size", batch_size, 1)
+    threshold = _validate.real("threshold", threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    from pympas.video import open_video
+
+    source = open_video(video)  # checks the path before the model is loaded
+    return _segment_stream(
+        checkpoint_or_model, source, device, batch_size, threshold, probabilities
+    )
+
+
+def _segment_stream(
+    checkpoint_or_model: Any,
+    source: Any,
+    device: str,
+    batch_size: int,
+    threshold: float,
+    probabilities: bool,
+) -> Iterator[tuple[int, np.ndarray]]:
+    import torch
+
+    dev = resolve_device(device)
+    model = _load(checkpoint_or_model, dev)
+    cut = float(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t  <=>  l > logit(t)
+    autocast = dev.type == "cuda"
+
+    def run(batch: list[np.ndarray], first: int) -> Iterator[tuple[int, np.ndarray]]:
+        x = torch.from_numpy(np.stack(batch)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
+        h, w = x.shape[-2:]
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+            logits = model(_pad_to_multiple(x, SIZE_MULTIPLE))
+        if logits.ndim != 4 or logits.shape[1] != 1 or logits.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"the model must return logits (B, 1, H, W), got {tuple(logits.shape)}"
+            )
+        logits = logits[:, 0, :h, :w].float()
+        out = torch.sigmoid(logits) if probabilities else logits > cut
+        out = out.cpu().numpy()
+        for j in range(out.shape[0]):
+            yield first + j, out[j]
+
+    batch: list[np.ndarray] = []
+    first = 0
+    for index, frame in enumerate(source):
+        batch.append(source.to_rgb(frame))
+        if len(batch) == batch_size:
+            yield from run(batch, first)
+            batch, first = [], index + 1
+    if batch:
+        yield from run(batch, first)
+
+
+# --------------------------------------------------------------------------------------------
+# overlays and writing
+
+
+def overlay_mask(
+    rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = OVERLAY_COLOUR
+) -> np.ndarray:
+    """Tint the crowd pixels of an (H, W, 3) uint8 RGB frame and outline the mask; (H, W, 3)."""
+    import cv2
+
+    out = rgb.copy()
+    m = np.asarray(mask, bool)
+    tint = np.asarray(colour, np.float32)
+    out[m] = (0.55 * out[m] + 0.45 * tint).astype(np.uint8)
+    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, colour, 1)
+    return out
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG (mask (H, W) bool -> 0/255, or RGB (H, W, 3)) or raise naming the file."""
+    import cv2
+
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    elif image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")
+
+
+def _fps(video: Any) -> float:
+    import cv2
+
+    if isinstance(video, (str, os.PathLike)) and Path(video).is_file():
+        cap = cv2.VideoCapture(str(video))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        cap.release()
+        if fps and 1.0 <= fps <= 240.0:
+            return float(fps)
+    return 25.0
+
+
+class _OverlayWriter:
+    """MP4 (mp4v) of frames with the mask laid over; falls back to MJPG AVI if MP4 is refused."""
+
+    def __init__(self, folder: Path, fps: float) -> None:
+        self.folder, self.fps, self.writer, self.path = folder, fps, None, None
+
+    def add(self, rgb: np.ndarray, mask: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            h, w = rgb.shape[:2]
+            for name, codec in (("overlay.mp4", "mp4v"), ("overlay.avi", "MJPG")):
+                writer = cv2.VideoWriter(
+                    str(self.folder / name), cv2.VideoWriter_fourcc(*codec), self.fps, (w, h)
+                )
+                if writer.isOpened():
+                    self.writer, self.path = writer, self.folder / name
+                    break
+                writer.release()
+            else:
+                raise OSError(f"OpenCV cannot write an overlay video in {self.folder}")
+        self.writer.write(cv2.cvtColor(overlay_mask(rgb, mask), cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+def segment_to_folder(
+    checkpoint_or_model: Any,
+    video: Any,
+    out_dir: str | os.PathLike,
+    *,
+    overlay_video: bool = False,
+    device: str = "auto",
+    batch_size: int = 8,
+    threshold: float = 0.5,
+) -> int:
+    """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
+
+    The folder is built under a temporary name beside ``out_dir`` and renamed when complete;
+    an existing ``out_dir`` is replaced. Returns the number of frames written.
+    """
+    from pympas.video import open_video
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    source = open_video(video)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    writer = _OverlayWriter(tmp, _fps(video)) if overlay_video else None
+    try:
+        if writer is None:
+            stream = segment(
+                checkpoint_or_model, source, device=device, batch_size=batch_size,
+                threshold=threshold,
+            )  # fmt: skip
+            n = 0
+            for index, mask in stream:
+                write_png(tmp / f"{index:06d}.png", mask)
+                n += 1
+        else:
+            n = _segment_with_overlay(
+                checkpoint_or_model, source, tmp, writer, device, batch_size, threshold
+            )
+        if writer is not None:
+            writer.close()
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, old / "x")
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+        return n
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _segment_with_overlay(
+    model: Any, source: Any, tmp: Path, writer: _OverlayWriter, device: str, bs: int, t: float
+) -> int:
+    """Segment while keeping each batch's frames to draw the overlay (still bounded memory)."""
+    from collections import deque
+
+    pending: deque[np.ndarray] = deque()
+
+    def frames() -> Iterator[np.ndarray]:
+        for frame in source:
+            rgb = source.to_rgb(frame)
+            pending.append(rgb)
+            yield rgb
+
+    n = 0
+    for index, mask in segment(model, frames(), device=device, batch_size=bs, threshold=t):
+        rgb = pending.popleft()
+        write_png(tmp / f"{index:06d}.png", mask)
+        writer.add(rgb, mask)
+        n += 1
+    return n
+
+
+def output_names(videos: list[str]) -> list[str]:
+    """A distinct output sub-folder name per video: the file stem, or the parent folder's name
+    for a synthetic scene's ``video.*`` and when stems collide (``suite/corridor/video.mp4`` ->
+    ``corridor``)."""
+    paths = [Path(v) for v in videos]
+    names = [
+        p.name if p.is_dir() else p.parent.resolve().name if p.stem == "video" else p.stem
+        for p in paths
+    ]
+    if len(set(names)) == len(names):
+        return names
+    dup = {n for n in names if names.count(n) > 1}
+    names = [p.parent.resolve().name if n in dup else n for p, n in zip(paths, names, strict=True)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"videos do not have distinct names for their output folders: {videos}")
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def run(args: argparse.Namespace) -> int:
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        print(f"pympas segment: error: checkpoint {checkpoint} does not exist", file=sys.stderr)
+        return 1
+    try:
+        names = output_names(args.videos)
+        model = _load(checkpoint, resolve_device(args.device))
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as exc:
+        print(f"pympas segment: error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.output)
+    failures = []
+    for video, name in zip(args.videos, names, strict=True):
+        target = out / name
+        if target.exists() and not args.overwrite:
+            print(f"{video}: {target} exists, skipped (use --overwrite to redo it)")
+            continue
+        try:
+            n = segment_to_folder(
+                model, video, target, overlay_video=args.overlay_video, device=args.device,
+                batch_size=args.batch_size, threshold=args.threshold,
+            )  # fmt: skip
+        except (ValueError, TypeError, OSError, RuntimeError) as exc:
+            failures.append((video, str(exc)))
+            print(f"{video}: FAILED: {exc}", file=sys.stderr)
+            continue
+        print(f"{video}: {n} masks -> {target}")
+    if failures:
+        print(
+            f"pympas segment: {len(failures)} of {len(args.videos)} videos failed:", file=sys.stderr
+        )
+        for video, reason in failures:
+            print(f"  {video}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "segment",
+        help="crowd masks for every frame of videos from a trained checkpoint",
+        description="Write OUT/<video>/NNNNNN.png (0/255 crowd masks) for each video, "
+        "optionally with an overlay video; each folder appears only when complete.",
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a *.pt checkpoint from pympas-train")
+    p.add_argument("videos", metavar="VIDEO", nargs="+", help="video files or folders of images")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument(
+        "--overlay-video", action="store_true", help="also write overlay.mp4 (mask over frames)"
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability cut (default 0.5)")
+    p.add_argument("--overwrite", action="store_true", help="redo videos whose folder exists")
+    p.set_defaults(func=run)

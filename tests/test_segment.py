@@ -1,0 +1,178 @@
+"""pympas.segment: streaming inference, padding to the network stride, PNG and MP4 output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pympas.video", reason="pympas.video (the label feature) is not merged yet")
+
+import cv2  # noqa: E402
+
+import pympas  # noqa: E402
+from pympas.cli import main  # noqa: E402
+from pympas.segmentation import output_names, segment_to_folder  # noqa: E402
+
+
+class RedIsCrowd(torch.nn.Module):
+    """logit = 20 (R - 0.5): crowd where the red channel is bright; records the input sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape))
+        assert x.shape[-1] % 32 == 0 and x.shape[-2] % 32 == 0, "input not padded to 32"
+        return 20.0 * (x[:, :1] - 0.5)
+
+
+def _video(t=7, h=37, w=50, seed=0) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB with a bright-red square moving right on a dark noisy background."""
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, 100, (t, h, w, 3), dtype=np.uint8)
+    for i in range(t):
+        v[i, 5:20, 3 + 4 * i : 15 + 4 * i, 0] = 230
+    return v
+
+
+def test_masks_follow_the_model_on_every_frame_and_are_cropped_back_to_frame_size():
+    video = _video()
+    model = RedIsCrowd()
+    out = list(pympas.segment(model, video, device="cpu", batch_size=3))
+    assert [i for i, _ in out] == list(range(7))
+    assert all(m.shape == (37, 50) and m.dtype == bool for _, m in out)
+    for i, m in out:
+        np.testing.assert_array_equal(m, video[i, :, :, 0] > 127)
+    assert [s[0] for s in model.seen] == [3, 3, 1]  # batches of 3, last one partial
+    assert model.seen[0][1:] == (3, 64, 64)
+
+
+def test_threshold_cuts_the_sigmoid_probability():
+    video = np.zeros((2, 8, 8, 3), np.uint8)
+    video[:, :, :4, 0] = 140  # logit 20 (140/255 - 0.5) = 0.98 -> p = 0.727
+    video[:, :, 4:, 0] = 200  # logit 5.69 -> p = 0.9966
+    m50 = dict(pympas.segment(RedIsCrowd(), video, device="cpu"))[0]
+    m90 = dict(pympas.segment(RedIsCrowd(), video, device="cpu", threshold=0.9))[0]
+    assert m50.all()
+    assert not m90[:, :4].any() and m90[:, 4:].all()
+    p = dict(pympas.segment(RedIsCrowd(), video, device="cpu", probabilities=True))[1]
+    assert p.dtype == np.float32
+    np.testing.assert_allclose(p[0, 0], 1 / (1 + np.exp(-20 * (140 / 255 - 0.5))), rtol=1e-5)
+
+
+def test_frames_are_read_lazily_so_memory_stays_bounded():
+    read = []
+
+    def frames():
+        for i, f in enumerate(_video(t=40)):
+            read.append(i)
+            yield f
+
+    stream = pympas.segment(RedIsCrowd(), frames(), device="cpu", batch_size=4)
+    assert read == []  # nothing read before the first mask is asked for
+    next(stream)
+    assert len(read) <= 5  # one batch (plus the look-ahead of the reader)
+    assert sum(1 for _ in stream) == 39
+
+
+def test_bad_arguments_are_errors_naming_them(tmp_path):
+    with pytest.raises(ValueError, match="threshold"):
+        pympas.segment(RedIsCrowd(), _video(), threshold=1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        pympas.segment(RedIsCrowd(), _video(), batch_size=0)
+    with pytest.raises(ValueError, match=r"nope\.mp4"):
+        pympas.segment(RedIsCrowd(), tmp_path / "nope.mp4")
+    with pytest.raises(ValueError, match=r"checkpoint .*missing\.pt does not exist"):
+        next(pympas.segment(tmp_path / "missing.pt", _video()))
+    with pytest.raises(TypeError, match="checkpoint_or_model"):
+        next(pympas.segment(42, _video()))
+
+
+def _write_video(path: Path, frames_rgb: np.ndarray) -> Path:
+    h, w = frames_rgb.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (w, h))
+    assert writer.isOpened()
+    for f in frames_rgb:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_segment_to_folder_writes_0_255_pngs_and_an_overlay_video(tmp_path):
+    video = _write_video(tmp_path / "clip.avi", _video(t=6, h=40, w=64))
+    out = tmp_path / "out" / "clip"
+    n = segment_to_folder(RedIsCrowd(), video, out, overlay_video=True, device="cpu", batch_size=4)
+    assert n == 6
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [f"{i:06d}.png" for i in range(6)]
+    m = cv2.imread(str(out / "000002.png"), cv2.IMREAD_UNCHANGED)
+    assert m.dtype == np.uint8 and m.ndim == 2 and set(np.unique(m)) == {0, 255}
+    assert (m[5:20, 14:22] == 255).all() and (m[25:, :] == 0).all()  # the square of frame 2
+    overlay = next(out.glob("overlay.*"))
+    cap = cv2.VideoCapture(str(overlay))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    assert count == 6
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["clip"]  # no temporary folder left
+
+
+def test_a_failure_midway_leaves_no_output_folder(tmp_path):
+    class Broken(RedIsCrowd):
+        def forward(self, x):
+            if len(self.seen) == 1:
+                raise RuntimeError("boom")
+            return super().forward(x)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        segment_to_folder(Broken(), _video(t=8), tmp_path / "out" / "v", device="cpu", batch_size=4)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_output_names_use_the_scene_folder_when_file_stems_collide(tmp_path):
+    for s in ("corridor", "plaza"):
+        (tmp_path / s).mkdir()
+        (tmp_path / s / "video.mp4").write_bytes(b"")
+    assert output_names([str(tmp_path / "a.mp4"), str(tmp_path / "b.avi")]) == ["a", "b"]
+    assert output_names([str(tmp_path / "corridor" / "video.mp4")]) == ["corridor"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.mp4").write_bytes(b"")
+    (tmp_path / "b" / "x.mp4").write_bytes(b"")
+    assert output_names([str(tmp_path / "a" / "x.mp4"), str(tmp_path / "b" / "x.mp4")]) == [
+        "a",
+        "b",
+    ]
+    names = output_names([str(tmp_path / s / "video.mp4") for s in ("corridor", "plaza")])
+    assert names == ["corridor", "plaza"]
+
+
+def test_cli_segments_several_videos_and_reports_a_bad_one(tmp_path, capsys):
+    model_mod = pytest.importorskip("pympas.model", reason="pympas.model (train) is not merged yet")
+    pytest.importorskip("pympas.train", reason="pympas.train (load_model) is not merged yet")
+    from pympas._version import __version__
+
+    net = model_mod.MPASNet("w18-small")
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(
+        {"model": net.state_dict(), "optimizer": {}, "step": 0,
+         "config": {"arch": "w18-small"}, "pympas_version": __version__},
+        ckpt,
+    )  # fmt: skip
+    good = _write_video(tmp_path / "good.avi", _video(t=3, h=40, w=48))
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video")
+    rc = main(["segment", str(ckpt), str(good), str(bad), "-o", str(tmp_path / "out"),
+               "--device", "cpu"])  # fmt: skip
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "bad.avi" in err and "1 of 2 videos failed" in err
+    masks = sorted((tmp_path / "out" / "good").glob("*.png"))
+    assert len(masks) == 3
+    assert cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == (40, 48)
+    assert not (tmp_path / "out" / "bad").exists()
