@@ -61,6 +61,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "w/o AIR": {"air": False},
     "w/o SFA": {"sfa": False},
     "CE instead of Dice": {"loss": "ce"},
+    "literal Eq. 6 Dice": {"loss": "dice-literal"},
 }
 TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "MPASNet": ("yes", "yes", "Dice"),
@@ -68,6 +69,7 @@ TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "w/o SFA": ("yes", "-", "Dice"),
     "MPASNet*": ("-", "-", "Dice"),
     "CE instead of Dice": ("yes", "yes", "CE"),
+    "literal Eq. 6 Dice": ("yes", "yes", "Dice / (W'H')"),
 }
 CROSS_VARIANTS = ("MPASNet*", "MPASNet")
 
