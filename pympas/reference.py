@@ -159,13 +159,10 @@ def collectiveness_batch(
     Edges use global row indices; cluster labels are made unique across the batch by numbering
     the clusters of frame f after those of frames 0..f-1.
     """
+    z = 1.0 / (2.0 * k) if z is None else float(z)
+    threshold = 0.6 * z / (1.0 - z * k)
     phis, edges, clusters = [], [], []
     base = 0
-    threshold = (
-        0.6
-        * (1.0 / (2.0 * k) if z is None else z)
-        / (1.0 - (1.0 / (2.0 * k) if z is None else z) * k)
-    )
     for f in range(len(offsets) - 1):
         lo, hi = int(offsets[f]), int(offsets[f + 1])
         res = collectiveness_frame(
