@@ -36,7 +36,7 @@ from torch import nn
 from pympas._version import __version__
 from pympas.model.augment import GeometryParams, Photometric, PhotometricParams
 from pympas.model.data import LabelSetDataset
-from pympas.model.hrnet import CONFIGS, load_pretrained
+from pympas.model.hrnet import CONFIGS, load_pretrained, load_torch_file
 from pympas.model.losses import LOSSES, air_loss, seg_loss
 from pympas.model.mpasnet import MPASNet
 
@@ -135,12 +135,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check a training checkpoint (on CPU); ValueError naming the file if it is not
     one (corrupt, truncated, or another kind of file)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: corrupt or unreadable checkpoint ({exc})") from exc
+    ckpt = load_torch_file(path, "checkpoint")
     if not isinstance(ckpt, dict) or not {"model", "config", "step"} <= set(ckpt):
         raise ValueError(f"{path}: not a pympas training checkpoint (no model/config/step)")
     arch = ckpt["config"].get("arch") if isinstance(ckpt["config"], dict) else None

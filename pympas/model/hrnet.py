@@ -322,6 +322,19 @@ def _unwrap_state_dict(obj: Any, path: str) -> dict[str, Tensor]:
     return out
 
 
+def load_torch_file(path: str | os.PathLike, what: str) -> Any:
+    """``torch.load`` a local file on the CPU (tensors only, no pickled code), with errors that
+    name the file: FileNotFoundError if it is missing, ValueError if it is corrupt or unreadable.
+    ``what`` describes the file in the message (e.g. "checkpoint")."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: corrupt or unreadable {what} ({exc})") from exc
+
+
 def load_pretrained(model: HRNet, path: str | os.PathLike, strict: bool = False) -> LoadReport:
     """Load an ImageNet-pretrained HRNet state dict (official classification naming) from the
     local file ``path`` into ``model``; nothing is downloaded.
@@ -334,13 +347,7 @@ def load_pretrained(model: HRNet, path: str | os.PathLike, strict: bool = False)
     Returns a :class:`LoadReport`; with ``strict=True`` missing or unexpected keys raise.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read pretrained weights ({exc})") from exc
-    state = _unwrap_state_dict(obj, path)
+    state = _unwrap_state_dict(load_torch_file(path, "pretrained weights"), path)
     own = model.state_dict()
     ignored = sorted(k for k in state if k.startswith(HEAD_PREFIXES))
     candidates = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIXES)}
