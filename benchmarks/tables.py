@@ -11,7 +11,9 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
   frames), MPASNet* (no siamese branch) and MPASNet, trained on the training frames of all six
   scenes.
 - Table 2 (ablation, all scenes): MPASNet without L_AIR, without SFA, without both (= MPASNet*),
-  and with cross entropy instead of Dice.
+  with cross entropy instead of Dice, and two rows of the paper's equations taken literally:
+  Eq. 6 divided by W'H', and L_AIR on raw features (Eq. 7 as printed; MPASNet itself uses
+  L_AIR on standardised channels, see ``pympas.model.losses.air_loss``).
 - Cross-scene: CM+CRM, MPASNet* and MPASNet trained on four scenes and tested on the two
   unseen ones (``--test-scenes``, fixed a priori: ring and plaza).
 - Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run.
@@ -62,6 +64,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "w/o SFA": {"sfa": False},
     "CE instead of Dice": {"loss": "ce"},
     "literal Eq. 6 Dice": {"loss": "dice-literal"},
+    "raw-feature AIR": {"air_mode": "raw"},
 }
 TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "MPASNet": ("yes", "yes", "Dice"),
@@ -70,6 +73,7 @@ TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "MPASNet*": ("-", "-", "Dice"),
     "CE instead of Dice": ("yes", "yes", "CE"),
     "literal Eq. 6 Dice": ("yes", "yes", "Dice / (W'H')"),
+    "raw-feature AIR": ("raw Eq. 7", "yes", "Dice"),
 }
 CROSS_VARIANTS = ("MPASNet*", "MPASNet")
 

@@ -37,7 +37,7 @@ from pympas._version import __version__
 from pympas.model.augment import GeometryParams, Photometric, PhotometricParams
 from pympas.model.data import LabelSetDataset
 from pympas.model.hrnet import CONFIGS, load_pretrained, load_torch_file
-from pympas.model.losses import LOSSES, air_loss, seg_loss
+from pympas.model.losses import AIR_MODES, LOSSES, air_loss, seg_loss
 from pympas.model.mpasnet import MPASNet
 
 CHECKPOINT_FORMAT = "pympas-checkpoint"
@@ -65,6 +65,7 @@ class TrainConfig:
     device: str | None = None
     amp: bool | None = None
     air: bool = True
+    air_mode: str = "standardized"
     sfa: bool = True
     siamese: bool = True
     loss: str = "dice"
@@ -100,6 +101,8 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"arch must be one of {sorted(CONFIGS)}, got {cfg.arch!r}")
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {cfg.loss!r}")
+    if cfg.air_mode not in AIR_MODES:
+        raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
     for name in ("steps", "batch_size", "crop", "save_every", "log_every"):
         if int(getattr(cfg, name)) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -227,6 +230,7 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
         path = os.path.join(cfg.out if path in ("last", "") else path, LAST)
     ckpt = read_checkpoint(path)
     saved = dict(ckpt["config"])
+    saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     merged = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     defaults = TrainConfig()
@@ -294,7 +298,7 @@ def compute_loss(
         out = net(x, x_aug, return_features=True)
     l_seg = seg_loss(cfg.loss, out.logits, y)
     if cfg.air and out.features_aug is not None:
-        l_air = air_loss(out.features, out.features_aug)
+        l_air = air_loss(out.features, out.features_aug, cfg.air_mode)
     else:
         l_air = torch.zeros((), device=x.device)
     return cfg.w_air * l_air + cfg.w_seg * l_seg, l_seg, l_air
@@ -511,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="bf16 autocast (default: on for CUDA)",
     )  # fmt: skip
     p.add_argument("--no-air", dest="air", action="store_false", help="ablation: no L_AIR")
+    p.add_argument(
+        "--air-mode", choices=AIR_MODES, default=d.air_mode,
+        help="L_AIR on standardised channels (default) or on raw features (Eq. 7 as printed)",
+    )  # fmt: skip
     p.add_argument("--no-sfa", dest="sfa", action="store_false", help="ablation: no SFA")
     p.add_argument("--no-siamese", dest="siamese", action="store_false", help="MPASNet*")
     p.add_argument("--loss", choices=LOSSES, default=d.loss, help="L_SEG (default dice)")

@@ -50,13 +50,59 @@ def test_literal_dice_gradient_is_scaled_by_one_over_pixel_count():
     torch.testing.assert_close(g_lit * 64, g_std)
 
 
-def test_air_loss_is_mean_squared_feature_difference_eq7():
+def test_raw_air_loss_is_mean_squared_feature_difference_eq7():
     f = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     f_aug = torch.tensor([[[[1.0, 0.0], [3.0, 7.0]]]])
     # squared differences 0, 4, 0, 9 -> mean 13 / 4
-    assert air_loss(f, f_aug).item() == pytest.approx(13 / 4)
+    assert air_loss(f, f_aug, "raw").item() == pytest.approx(13 / 4)
     with pytest.raises(ValueError, match="differ"):
         air_loss(f, f_aug[..., :1])
+    with pytest.raises(ValueError, match="mode"):
+        air_loss(f, f_aug, "cosine")
+    with pytest.raises(ValueError, match="B, C"):
+        air_loss(f[0], f_aug[0])
+
+
+def _air_reference(f: np.ndarray, f_aug: np.ndarray, eps: float = 1e-5) -> float:
+    """NumPy: per channel, standardise over both branches' pixels, then the mean squared gap."""
+    total = 0.0
+    for c in range(f.shape[1]):
+        a, b = f[:, c].ravel(), f_aug[:, c].ravel()
+        both = np.concatenate([a, b])
+        mean, std = both.mean(), np.sqrt(both.var() + eps)
+        total += np.sum(((a - mean) / std - (b - mean) / std) ** 2)
+    return total / f.size
+
+
+def test_standardized_air_loss_matches_numpy_reference_and_correlation_form():
+    gen = torch.Generator().manual_seed(0)
+    f = torch.randn(3, 5, 4, 6, generator=gen, dtype=torch.float64)
+    f_aug = 0.7 * f + 0.5 * torch.randn(3, 5, 4, 6, generator=gen, dtype=torch.float64)
+    got = air_loss(f, f_aug).item()
+    assert got == pytest.approx(_air_reference(f.numpy(), f_aug.numpy()), rel=1e-6)
+    # same spread in both branches, no eps: 2 (1 - rho) per channel, averaged over channels
+    g = torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    g = (g - g.mean(dim=(0, 2, 3), keepdim=True)) / g.std(dim=(0, 2, 3), keepdim=True)
+    g_aug = -g  # rho = -1 in every channel
+    assert air_loss(g, g_aug, eps=0.0).item() == pytest.approx(4.0, rel=1e-6)
+    assert air_loss(g, g.clone()).item() == 0.0
+
+
+def test_standardized_air_cannot_be_lowered_by_shrinking_the_features():
+    # the collapse of raw Eq. 7 from scratch: scaling F and F^ down lowers it quadratically
+    gen = torch.Generator().manual_seed(1)
+    f = torch.randn(2, 4, 8, 8, generator=gen, dtype=torch.float64) + 3.0
+    f_aug = f + 0.3 * torch.randn(2, 4, 8, 8, generator=gen, dtype=torch.float64)
+    scale = torch.tensor([0.01, 0.5, 4.0], dtype=torch.float64).view(3, 1, 1, 1, 1)
+    shift = torch.randn(1, 1, 4, 1, 1, generator=gen, dtype=torch.float64)
+    raw = [air_loss(s * f, s * f_aug, "raw").item() for s in scale[:, 0]]
+    assert raw[0] < raw[1] < raw[2]
+    std = [air_loss(s * f + shift[0], s * f_aug + shift[0], eps=0.0).item() for s in scale[:, 0]]
+    assert std == pytest.approx([std[1]] * 3, rel=1e-9)
+    # and its gradient along the scale direction is zero
+    s = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(air_loss(s * f, s * f_aug, eps=0.0), s)
+    assert abs(grad.item()) < 1e-9
 
 
 def test_bce_loss_hand_value_and_unknown_kind():

@@ -202,3 +202,31 @@ def test_ddp_two_process_gloo_run(labelset, tmp_path):
     assert ckpt["world_size"] == 2 and len(ckpt["rng_per_rank"]) == 2
     # the two ranks drew different random streams
     assert not torch.equal(ckpt["rng_per_rank"][0]["torch"], ckpt["rng_per_rank"][1]["torch"])
+
+
+def test_air_mode_is_recorded_and_runs_saved_before_it_resume_with_raw_air(run4, tmp_path):
+    assert read_checkpoint(os.path.join(run4, "checkpoint_last.pt"))["config"]["air_mode"] == (
+        "standardized"
+    )
+    # a checkpoint written before air_mode existed was trained with Eq. 7 on raw features
+    old = str(tmp_path / "old")
+    shutil.copytree(run4, old)
+    last = os.path.join(old, "checkpoint_last.pt")
+    ckpt = read_checkpoint(last)
+    del ckpt["config"]["air_mode"]
+    torch.save(ckpt, last)
+    assert main(["-o", old, "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert read_checkpoint(last)["config"]["air_mode"] == "raw"
+    # switching the mode of a run on resume is a conflict naming the setting
+    new = str(tmp_path / "new")
+    shutil.copytree(run4, new)
+    with pytest.raises(ValueError, match="air_mode='standardized' in the checkpoint, 'raw'"):
+        train(TrainConfig(out=new, resume="last", steps=6, air_mode="raw", progress=False))
+
+
+def test_unknown_air_mode_is_refused_by_name(labelset, tmp_path):
+    with pytest.raises(ValueError, match="air_mode must be one of"):
+        train(TrainConfig(labelsets=[labelset], out=str(tmp_path / "r"), air_mode="l1", **TINY))
+    with pytest.raises(SystemExit):
+        main([labelset, "-o", str(tmp_path / "r"), "--air-mode", "l1"])
+    assert not (tmp_path / "r").exists()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LOSSES = ("dice", "dice-literal", "ce")
+AIR_MODES = ("standardized", "raw")
 
 
 def _check(logits: Tensor, target: Tensor) -> None:
@@ -47,12 +48,42 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0, literal: bool
     return loss
 
 
-def air_loss(features: Tensor, features_aug: Tensor) -> Tensor:
+def air_loss(
+    features: Tensor, features_aug: Tensor, mode: str = "standardized", eps: float = 1e-5
+) -> Tensor:
     """Augmentation-invariant regularisation L_AIR, Eq. 7: mean squared error between the
-    HRNetV2 features F and F^ of a frame and its augmented copy, both (B, C, H', W')."""
+    HRNetV2 features F and F^ of a frame and its augmented copy.
+
+    Args:
+        features: F, (B, C, H', W').
+        features_aug: F^, (B, C, H', W').
+        mode: ``standardized`` (default) or ``raw``.
+        eps: added to each channel's variance in ``standardized`` mode.
+
+    ``raw`` is Eq. 7 as printed, ``mean((F - F^)^2)``. Its value falls with the scale of the
+    features, so a network trained from scratch can lower it by shrinking F towards a constant
+    (BN gains -> 0) instead of becoming invariant to the augmentation; with Dice as L_SEG, whose
+    gradient is small and bounded, that collapse wins and every pixel ends up as crowd.
+
+    ``standardized`` first normalises every channel by its mean and variance over both branches
+    (batch and pixels together), then takes the same MSE. Per channel this equals
+    ``2 (1 - rho)`` with rho the correlation of F and F^ across pixels, so it is 0 exactly when
+    F^ = F and does not change when a channel is scaled or shifted: only invariance lowers it.
+    """
     if features.shape != features_aug.shape:
         raise ValueError(f"F {tuple(features.shape)} and F^ {tuple(features_aug.shape)} differ")
-    return F.mse_loss(features.float(), features_aug.float())  # Eq. 7
+    if features.ndim != 4:
+        raise ValueError(f"F must have shape (B, C, H', W'), got {tuple(features.shape)}")
+    dtype = torch.promote_types(features.dtype, torch.float32)  # bf16 autocast -> float32
+    f, f_aug = features.to(dtype), features_aug.to(dtype)
+    if mode == "raw":
+        return F.mse_loss(f, f_aug)  # Eq. 7
+    if mode != "standardized":
+        raise ValueError(f"mode must be one of {AIR_MODES}, got {mode!r}")
+    both = torch.cat([f, f_aug], dim=0)
+    mean = both.mean(dim=(0, 2, 3), keepdim=True)
+    std = torch.sqrt(both.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + eps)
+    return F.mse_loss((f - mean) / std, (f_aug - mean) / std)  # Eq. 7 on standardised channels
 
 
 def bce_loss(logits: Tensor, target: Tensor) -> Tensor:
