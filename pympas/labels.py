@@ -17,10 +17,12 @@ frames is computed in batches of ``_BATCH`` frames.
 
 from __future__ import annotations
 
+import glob
 import itertools
 import json
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -268,6 +270,31 @@ class LabelSet:
         )
 
 
+def _temp_prefix(out_dir: Path, pid: int) -> str:
+    """Name prefix of a writer's temporary folder: ``.NAME.tmp-HOST-PID-``."""
+    return f".{out_dir.name}.tmp-{socket.gethostname()}-{pid}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or not a pid we can probe: leave it alone
+    return True
+
+
+def _remove_abandoned_temporaries(out_dir: Path) -> None:
+    """Remove temporary folders of ``out_dir`` left by writers on this host that were killed
+    (SIGKILL, power loss) before they could clean up; folders of live writers are kept."""
+    head = f".{out_dir.name}.tmp-{socket.gethostname()}-"
+    for entry in out_dir.parent.glob(glob.escape(head) + "*"):
+        pid_text = entry.name[len(head) :].split("-", 1)[0]
+        if entry.is_dir() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 class LabelSetWriter:
     """Streams labelled frames into a temporary folder beside ``out_dir`` and renames it into
     place on :meth:`finish`; leaving the ``with`` block without finishing removes it."""
@@ -279,9 +306,9 @@ class LabelSetWriter:
                 f"{self.out_dir}: already exists (pass overwrite=True to replace it)"
             )
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-", dir=self.out_dir.parent)
-        )
+        _remove_abandoned_temporaries(self.out_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(self.out_dir, os.getpid()),
+                                         dir=self.out_dir.parent))  # fmt: skip
         for sub in ("frames", "masks") + (("overlays",) if overlays else ()):
             (self.tmp / sub).mkdir()
         self.overlays = overlays

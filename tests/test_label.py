@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import cv2
@@ -143,6 +144,24 @@ def test_save_then_load_round_trips(tmp_path, labels):
             np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     assert back.counts == labels.counts and back.params == labels.params
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # no temporary folder left
+
+
+def test_save_removes_temporaries_of_killed_writers_and_keeps_live_ones(tmp_path, labels):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    host = socket.gethostname()
+    killed = tmp_path / f".set.tmp-{host}-{int(dead.stdout)}-abc123"
+    live = tmp_path / f".set.tmp-{host}-{os.getpid()}-def456"
+    other_set = tmp_path / f".other.tmp-{host}-{int(dead.stdout)}-ghi789"
+    for folder in (killed, live, other_set):
+        (folder / "frames").mkdir(parents=True)
+    labels.save(tmp_path / "set")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["set", live.name, other_set.name])
 
 
 def test_save_refuses_an_existing_folder_unless_overwrite(tmp_path, labels):
