@@ -57,7 +57,7 @@ class DemoSettings:
 
 
 #: CPU: about 10 minutes on 2 cores; GPU: the paper's W48 at 640x480; QUICK: the test suite's.
-CPU = DemoSettings(("corridor", "crossing"), 150, 320, 240, 5, "w18-small", 150, 4, 192)
+CPU = DemoSettings(("corridor", "crossing"), 150, 320, 240, 5, "w18-small", 300, 4, 192)
 GPU = DemoSettings(("corridor", "crossing"), 300, 640, 480, 5, "w48", 2000, 8, 512)
 QUICK = DemoSettings(("corridor",), 24, 240, 180, 4, "w18-small", 4, 2, 64)
 
