@@ -270,9 +270,10 @@ class LabelSet:
         )
 
 
-def _temp_prefix(out_dir: Path, pid: int) -> str:
-    """Name prefix of a writer's temporary folder: ``.NAME.tmp-HOST-PID-``."""
-    return f".{out_dir.name}.tmp-{socket.gethostname()}-{pid}-"
+def _temp_head(out_dir: Path) -> str:
+    """Name prefix of the temporary folders of ``out_dir`` on this host (``.NAME.tmp-HOST-``);
+    a writer's own folder follows it with ``PID-``."""
+    return f".{out_dir.name}.tmp-{socket.gethostname()}-"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -288,7 +289,7 @@ def _pid_alive(pid: int) -> bool:
 def _remove_abandoned_temporaries(out_dir: Path) -> None:
     """Remove temporary folders of ``out_dir`` left by writers on this host that were killed
     (SIGKILL, power loss) before they could clean up; folders of live writers are kept."""
-    head = f".{out_dir.name}.tmp-{socket.gethostname()}-"
+    head = _temp_head(out_dir)
     for entry in out_dir.parent.glob(glob.escape(head) + "*"):
         pid_text = entry.name[len(head) :].split("-", 1)[0]
         if entry.is_dir() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
@@ -307,8 +308,8 @@ class LabelSetWriter:
             )
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_temporaries(self.out_dir)
-        self.tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(self.out_dir, os.getpid()),
-                                         dir=self.out_dir.parent))  # fmt: skip
+        prefix = f"{_temp_head(self.out_dir)}{os.getpid()}-"
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out_dir.parent))
         for sub in ("frames", "masks") + (("overlays",) if overlays else ()):
             (self.tmp / sub).mkdir()
         self.overlays = overlays

@@ -2,7 +2,7 @@
 
     pympas-train LABELSET_DIR... -o RUN_DIR [--arch w48|w32|w18|w18-small] [--steps N]
                  [--batch-size B] [--crop S] [--pretrained PATH] [--resume [CKPT]]
-                 [--device DEV] [--amp|--no-amp] [--no-air] [--no-sfa]
+                 [--device DEV] [--amp|--no-amp] [--no-air] [--air-mode standardized|raw] [--no-sfa]
                  [--loss dice|dice-literal|ce] [--no-siamese]
 
 Multi-GPU: ``torchrun --nproc_per_node=G -m pympas.train ...`` (PyTorch DDP; ``--batch-size`` is
