@@ -236,6 +236,28 @@ def run_demo(
     return report
 
 
+def fig4_strip(
+    labels: Any, predictions: list[tuple[str, np.ndarray]], gt: np.ndarray, height: int
+) -> str:
+    """A Fig. 4-style strip of the middle frame of a LabelSet: the frame, its motion particles,
+    the CM+CRM pseudo-label, each (caption, (H, W) bool mask) prediction, the ground truth."""
+    from pympas.report import image_strip
+    from pympas.segmentation import overlay_mask
+
+    i = len(labels) // 2
+    frame = labels.frames[i]
+    return image_strip(
+        [
+            ("frame", frame),
+            ("motion particles (kept / outliers)", labels.overlay(i)),
+            ("CM+CRM pseudo-label", overlay_mask(frame, labels.masks[i])),
+            *((name, overlay_mask(frame, mask)) for name, mask in predictions),
+            ("ground truth", overlay_mask(frame, gt, (40, 200, 40))),
+        ],
+        height=height,
+    )
+
+
 def _report_html(
     out: Path,
     s: DemoSettings,
@@ -246,8 +268,7 @@ def _report_html(
 ) -> str:
     from pympas import __version__
     from pympas.evaluation import PAPER_TABLE1_MIOU, read_mask
-    from pympas.report import html_page, html_table, image_strip, line_chart_svg
-    from pympas.segmentation import overlay_mask
+    from pympas.report import html_page, html_table, line_chart_svg
 
     parts = [
         '<p class="note">Everything below was generated, labelled, trained and measured by '
@@ -256,24 +277,11 @@ def _report_html(
         "<h2>Fig. 4-style results</h2>",
     ]
     for scene, labels in labelsets.items():
-        i = len(labels) // 2
-        idx = int(labels.frame_indices[i])
-        frame = labels.frames[i]
+        idx = int(labels.frame_indices[len(labels) // 2])
         pred = read_mask(out / "pred" / scene / f"{idx:06d}.png")
         gt = read_mask(out / "data" / scene / "gt" / f"{idx:06d}.png")
         parts.append(f"<h3>{html_escape(scene)}, frame {idx}</h3>")
-        parts.append(
-            image_strip(
-                [
-                    ("frame", frame),
-                    ("motion particles (kept / outliers)", labels.overlay(i)),
-                    ("CM+CRM pseudo-label", overlay_mask(frame, labels.masks[i])),
-                    ("MPASNet prediction", overlay_mask(frame, pred)),
-                    ("ground truth", overlay_mask(frame, gt, (40, 200, 40))),
-                ],
-                height=min(240, s.height),
-            )
-        )
+        parts.append(fig4_strip(labels, [("MPASNet prediction", pred)], gt, min(240, s.height)))
     names = list(labelsets)
     header = ["method", *names, "mIoU", "paper mIoU"]
     rows = []
