@@ -17,9 +17,15 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
 - Cross-scene: CM+CRM, MPASNet* and MPASNet trained on four scenes and tested on the two
   unseen ones (``--test-scenes``, fixed a priori: ring and plaza).
 - Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run.
+- ``--seeds N`` trains every network N times (training seeds ``--seed`` .. ``--seed`` + N - 1,
+  same suite and pseudo-labels): cells are means over the seeds, the mIoU column adds the
+  standard deviation, and a difference between two rows is called within seed noise when it
+  is smaller than twice its standard error.
 
-Writes OUT/tables.md (markdown next to the paper's figures) and OUT/tables.json. Training runs
-live in OUT/runs/<setting>/<variant>/; a finished run is reused when the script is run again
+Writes OUT/tables.md (markdown next to the paper's figures), OUT/tables.json and
+OUT/figures.html (Fig. 4 style: the middle test frame of each scene, its pseudo-label, every
+network's mask from the first seed, all scenes setting, and the ground truth). Training runs
+live in OUT/runs/<setting>/<variant>/seed<k>/; a finished run is reused when the script is run again
 with the same options, so an interrupted benchmark resumes.
 
     python benchmarks/tables.py -o bench-tables                      # full size (GPU: W48)
@@ -46,6 +52,7 @@ import numpy as np
 from pympas import __version__
 from pympas.demo import (
     DemoSettings,
+    fig4_strip,
     masks_by_frame,
     predict_frames,
     read_gt,
@@ -98,7 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop", type=int, default=512)
     p.add_argument("--arch", default=None, help="w48 on CUDA, w18-small on CPU by default")
     p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="suite and first training seed (0)")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per network (1)")
     p.add_argument("--test-scenes", default="ring,plaza", help="cross-scene test scenes")
     p.add_argument(
         "--variants", default=",".join(VARIANTS), help=f"subset of {', '.join(VARIANTS)}"
@@ -160,6 +168,7 @@ def _train(
     from pympas.train import LAST, load_model, train
 
     run = out / "runs" / setting / variant.replace("/", "").replace(" ", "_").replace("*", "-star")
+    run = run / f"seed{s.seed}"
     t0 = time.perf_counter()
     if (run / LAST).is_file():
         print(f"reusing the finished run {run}", flush=True)
@@ -168,7 +177,8 @@ def _train(
             import shutil
 
             shutil.rmtree(run)
-        print(f"training {setting}/{variant} on {len(scenes)} scenes ({s.steps} steps)", flush=True)
+        print(f"training {setting}/{variant} on {len(scenes)} scenes ({s.steps} steps, "
+              f"seed {s.seed})", flush=True)  # fmt: skip
         labelsets = [str(out / "labels" / sc) for sc in scenes]
         train(train_config(labelsets, run, s, device, **VARIANTS[variant]))
     return load_model(run / LAST, device=device), time.perf_counter() - t0
@@ -181,44 +191,116 @@ def _score(held: dict[str, Any], suite: Path, scenes: list[str], pred: dict | No
     return evaluate(pred, gt)
 
 
+def _middle(labels: Any) -> int:
+    """Frame index of the middle frame of a LabelSet (the one ``fig4_strip`` shows)."""
+    return int(labels.frame_indices[len(labels) // 2])
+
+
+def _figures(
+    held: dict[str, Any], suite: Path, shown: dict[str, dict[str, np.ndarray]], seed: int, h: int
+) -> str:
+    """figures.html: one Fig. 4-style strip per scene with every network's mask."""
+    from pympas.report import html_page
+
+    parts = [
+        '<p class="note">Middle held-out test frame of each scene; networks trained on all '
+        f"scenes' pseudo-labels, training seed {seed}; threshold 0.5.</p>"
+    ]
+    for sc, labels in held.items():
+        idx = _middle(labels)
+        preds = [(v, masks[sc]) for v, masks in shown.items() if sc in masks]
+        gt = read_gt(suite / sc, [idx])[idx]
+        parts += [f"<h3>{sc}, frame {idx}</h3>", fig4_strip(labels, preds, gt, min(160, h))]
+    return html_page("MPASNet tables: masks on the synthetic suite", "\n".join(parts))
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
-def _coverage(ev: Evaluation) -> float:
-    """Predicted crowd pixels over ground-truth crowd pixels: ~1/coverage of the ground truth
-    flags a network that marks everything as crowd, 0 one that marks nothing."""
-    return sum(s.pred_pixels for s in ev.scenes) / max(1, sum(s.gt_pixels for s in ev.scenes))
+@dataclasses.dataclass
+class Row:
+    """One method's scores, one Evaluation per training seed (one for CM+CRM)."""
+
+    runs: list[Evaluation]
+
+    def iou(self, scene: str) -> float:
+        return float(np.mean([ev[scene].iou for ev in self.runs]))
+
+    @property
+    def miou(self) -> float:
+        return float(np.mean([ev.miou for ev in self.runs]))
+
+    @property
+    def sd(self) -> float:
+        """Standard deviation of the mIoU over the seeds (NaN with one seed)."""
+        return (
+            float(np.std([ev.miou for ev in self.runs], ddof=1)) if len(self.runs) > 1 else math.nan
+        )
+
+    @property
+    def coverage(self) -> float:
+        """Predicted crowd pixels over ground-truth crowd pixels, mean over the seeds: about
+        1/coverage of the ground truth flags a network that marks everything as crowd, 0 one
+        that marks nothing."""
+        ratios = [
+            sum(s.pred_pixels for s in ev.scenes) / max(1, sum(s.gt_pixels for s in ev.scenes))
+            for ev in self.runs
+        ]
+        return float(np.mean(ratios))
+
+    def cell(self) -> str:
+        return _fmt(self.miou) + ("" if math.isnan(self.sd) else f" ± {self.sd:.4f}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"miou_mean": self.miou, "miou_sd": None if math.isnan(self.sd) else self.sd,
+                "seeds": [ev.to_dict() for ev in self.runs]}  # fmt: skip
 
 
-def _table(title: str, scores: dict[str, Evaluation], scenes: list[str], paper: bool) -> list[str]:
+def compare(a: Row, b: Row) -> tuple[float, str]:
+    """(mIoU of a minus mIoU of b, a word on it): "within seed noise" when the difference is
+    under twice its standard error over the seeds (rows without a spread count as exact)."""
+    d = a.miou - b.miou
+    var = sum(r.sd**2 / len(r.runs) for r in (a, b) if not math.isnan(r.sd))
+    if var > 0 and abs(d) < 2.0 * math.sqrt(var):
+        return d, "within seed noise"
+    return d, ""
+
+
+def _table(title: str, rows: dict[str, Row], scenes: list[str], paper: bool) -> list[str]:
     head = ["method", *scenes, "mIoU", "pred/gt px"] + (["paper mIoU"] if paper else [])
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, ev in scores.items():
-        row = [name, *(_fmt(ev[sc].iou) for sc in scenes), f"**{_fmt(ev.miou)}**",
-               f"{_coverage(ev):.2f}"]  # fmt: skip
+    for name, r in rows.items():
+        row = [name, *(_fmt(r.iou(sc)) for sc in scenes), f"**{r.cell()}**", f"{r.coverage:.2f}"]
         if paper:
             row.append(_fmt(PAPER_TABLE1_MIOU.get(name)))
         lines.append("| " + " | ".join(row) + " |")
     return [*lines, ""]
 
 
-def _targets(t1: dict[str, Evaluation], t2: dict[str, Evaluation]) -> list[str]:
+def _targets(t1: dict[str, Row], t2: dict[str, Row]) -> list[str]:
     out = []
+
+    def note(a: Row, b: Row) -> tuple[float, str]:
+        d, word = compare(a, b)
+        return d, f" ({word})" if word else ""
+
     if {"CM+CRM", "MPASNet"} <= set(t1):
-        gain = t1["MPASNet"].miou - t1["CM+CRM"].miou
+        gain, w = note(t1["MPASNet"], t1["CM+CRM"])
         ok = "met" if gain >= 0.10 else "MISSED"
-        out.append(f"- MPASNet - CM+CRM = {gain:+.4f} mIoU (target >= +0.10; paper +0.1498): {ok}")
+        out.append(
+            f"- MPASNet - CM+CRM = {gain:+.4f} mIoU{w} (target >= +0.10; paper +0.1498): {ok}"
+        )
     if {"CM+CRM", "MPASNet", "MPASNet*"} <= set(t1):
         lo, mid, hi = t1["CM+CRM"].miou, t1["MPASNet*"].miou, t1["MPASNet"].miou
         ok = "met" if lo <= mid <= hi else "MISSED"
         out.append(f"- CM+CRM <= MPASNet* <= MPASNet ({lo:.4f}, {mid:.4f}, {hi:.4f}): {ok}")
     if "MPASNet" in t2:
-        for name, ev in t2.items():
+        for name, r in t2.items():
             if name != "MPASNet":
-                d = ev.miou - t2["MPASNet"].miou
+                d, w = note(r, t2["MPASNet"])
                 ok = "costs accuracy" if d < 0 else "MISSED (no loss of accuracy)"
-                out.append(f"- {name}: {d:+.4f} mIoU vs MPASNet: {ok}")
+                out.append(f"- {name}: {d:+.4f} mIoU vs MPASNet{w}: {ok}")
     return out
 
 
@@ -236,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     test_scenes = [t.strip() for t in args.test_scenes.split(",") if t.strip()]
     if unknown or any(t not in SCENES for t in test_scenes):
         sys.exit(f"tables: unknown variants {unknown} or test scenes {test_scenes}")
+    if args.seeds < 1:
+        sys.exit(f"tables: --seeds must be at least 1, got {args.seeds}")
+    seeds = [args.seed + k for k in range(args.seeds)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -244,31 +329,41 @@ def main(argv: list[str] | None = None) -> int:
     scenes = list(SCENES)
     timings: dict[str, float] = {}
 
-    def predict(model: Any, test: list[str]) -> dict[str, dict[int, np.ndarray]]:
-        return {sc: predict_frames(model, held[sc], device, args.batch_size) for sc in test}
+    shown: dict[str, dict[str, np.ndarray]] = {}  # variant -> scene -> middle test frame's mask
 
-    all_scores: dict[str, Evaluation] = {"CM+CRM": _score(held, suite, scenes, None)}
+    def trained(setting: str, v: str, train_scenes: list[str], test: list[str]) -> Row:
+        runs = []
+        for seed in seeds:
+            model, timings[f"{setting}/{v}/seed{seed}"] = _train(
+                out, setting, v, train_scenes, dataclasses.replace(s, seed=seed), device
+            )
+            pred = {sc: predict_frames(model, held[sc], device, args.batch_size) for sc in test}
+            runs.append(_score(held, suite, test, pred))
+            if setting == "all" and seed == seeds[0]:
+                shown[v] = {sc: pred[sc][_middle(held[sc])] for sc in test}
+            print(f"{setting}, {v}, seed {seed}: mIoU {runs[-1].miou:.4f}", flush=True)
+        return Row(runs)
+
+    all_scores: dict[str, Row] = {"CM+CRM": Row([_score(held, suite, scenes, None)])}
     for v in variants:
-        model, timings[f"all/{v}"] = _train(out, "all", v, scenes, s, device)
-        all_scores[v] = _score(held, suite, scenes, predict(model, scenes))
-        print(f"all scenes, {v}: mIoU {all_scores[v].miou:.4f}", flush=True)
+        all_scores[v] = trained("all", v, scenes, scenes)
 
-    cross_scores: dict[str, Evaluation] = {}
+    cross_scores: dict[str, Row] = {}
     if not args.no_cross:
         train_scenes = [sc for sc in scenes if sc not in test_scenes]
-        cross_scores["CM+CRM"] = _score(held, suite, test_scenes, None)
+        cross_scores["CM+CRM"] = Row([_score(held, suite, test_scenes, None)])
         for v in (v for v in CROSS_VARIANTS if v in variants):
-            model, timings[f"cross/{v}"] = _train(out, "cross", v, train_scenes, s, device)
-            cross_scores[v] = _score(held, suite, test_scenes, predict(model, test_scenes))
-            print(f"cross-scene, {v}: mIoU {cross_scores[v].miou:.4f}", flush=True)
+            cross_scores[v] = trained("cross", v, train_scenes, test_scenes)
 
     t1 = {k: all_scores[k] for k in ("CM+CRM", "MPASNet*", "MPASNet") if k in all_scores}
     t2 = {k: all_scores[k] for k in TABLE2_FLAGS if k in all_scores}
     frames_test = sum(len(held[sc]) for sc in scenes)
     config = dataclasses.asdict(s) | {"device": device, "test_scenes": test_scenes,
-                                      "test_frames": frames_test}  # fmt: skip
+                                      "test_frames": frames_test, "seeds": seeds}  # fmt: skip
     machine = f"{platform.node()}, {platform.processor() or platform.machine()}, "
     machine += f"{os.cpu_count()} CPU cores" + (f", {device}" if device != "cpu" else "")
+    spread = (f"Networks: mean over {len(seeds)} training seeds; mIoU ± its standard deviation."
+              if len(seeds) > 1 else "Networks: one training seed.")  # fmt: skip
     md = [
         "# MPASNet tables on the synthetic suite",
         "",
@@ -278,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "Paper figures (Table 1, real footage): CM+CRM 0.4949, MPASNet 0.6447 mIoU. IoU is summed",
         "over each scene's held-out labelled frames (never used for training). pred/gt px: crowd",
         "pixels predicted over ground-truth crowd pixels (about 1/coverage = everything marked",
-        "crowd, 0 = nothing marked).",
+        f"crowd, 0 = nothing marked). {spread}",
         "",
         *_table("Table 1: all scenes", t1, scenes, paper=True),
         "### Table 2: ablation (all scenes)",
@@ -286,11 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         "| AIR | SFA | L_SEG | variant | mIoU | vs MPASNet | pred/gt px |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, ev in t2.items():
+    for name, r in t2.items():
         air, sfa, loss = TABLE2_FLAGS[name]
-        d = ev.miou - t2["MPASNet"].miou if "MPASNet" in t2 else float("nan")
-        cells = [air, sfa, loss, name, _fmt(ev.miou), f"{d:+.4f}", f"{_coverage(ev):.2f}"]
-        md.append("| " + " | ".join(cells) + " |")
+        d, word = compare(r, t2["MPASNet"]) if "MPASNet" in t2 else (float("nan"), "")
+        vs = f"{d:+.4f}" + (f" ({word})" if word else "")
+        md.append(
+            "| " + " | ".join([air, sfa, loss, name, r.cell(), vs, f"{r.coverage:.2f}"]) + " |"
+        )
     md.append("")
     if cross_scores:
         md += _table(f"Cross-scene: trained on 4 scenes, tested on {', '.join(test_scenes)}",
@@ -309,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": time.perf_counter() - t_start,
     }
     write_text_atomic(out / "tables.json", json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(out / "figures.html", _figures(held, suite, shown, seeds[0], h))
     print(text)
-    print(f"wrote {out / 'tables.md'} and {out / 'tables.json'}")
+    print(f"wrote {out / 'tables.md'}, {out / 'tables.json'} and {out / 'figures.html'}")
     return 0
 
 

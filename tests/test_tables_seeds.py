@@ -1,0 +1,69 @@
+"""benchmarks/tables.py: rows averaged over training seeds and the seed-noise verdict."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pympas.evaluation import evaluate
+
+TABLES = Path(__file__).resolve().parents[1] / "benchmarks" / "tables.py"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("pympas_bench_tables", TABLES)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def _evaluation(hits: dict[str, int]):
+    """Two scenes of one 10-pixel frame each; ``hits[scene]`` of the 4 crowd pixels predicted
+    (no false positives), so the scene's IoU is hits / 4."""
+    gt, pred = {}, {}
+    for scene, k in hits.items():
+        g = np.zeros((1, 10), bool)
+        g[0, :4] = True
+        p = np.zeros((1, 10), bool)
+        p[0, :k] = True
+        gt[scene], pred[scene] = {0: g}, {0: p}
+    return evaluate(pred, gt)
+
+
+def test_row_averages_scene_iou_and_miou_over_seeds(tables):
+    row = tables.Row([_evaluation({"a": 4, "b": 2}), _evaluation({"a": 2, "b": 0})])
+    assert row.iou("a") == pytest.approx(0.75)  # (1 + 0.5) / 2
+    assert row.iou("b") == pytest.approx(0.25)  # (0.5 + 0) / 2
+    assert row.miou == pytest.approx(0.5)  # seeds' mIoU 0.75 and 0.25
+    assert row.sd == pytest.approx(np.std([0.75, 0.25], ddof=1))
+    assert row.coverage == pytest.approx((6 / 8 + 2 / 8) / 2)
+    assert row.cell() == f"0.5000 ± {np.std([0.75, 0.25], ddof=1):.4f}"
+    doc = row.to_dict()
+    assert doc["miou_mean"] == pytest.approx(0.5) and len(doc["seeds"]) == 2
+
+
+def test_one_seed_has_no_spread_and_differences_count_as_exact(tables):
+    a = tables.Row([_evaluation({"a": 4, "b": 4})])
+    b = tables.Row([_evaluation({"a": 4, "b": 3})])
+    assert math.isnan(a.sd) and a.cell() == "1.0000"
+    d, word = tables.compare(b, a)
+    assert d == pytest.approx((0.75 - 1.0) / 2) and word == ""
+
+
+def test_difference_under_twice_its_standard_error_is_within_seed_noise(tables):
+    noisy = tables.Row([_evaluation({"a": 4, "b": 4}), _evaluation({"a": 0, "b": 0})])  # 1, 0
+    ref = tables.Row([_evaluation({"a": 2, "b": 2})])  # 0.5 exactly
+    slightly_better = tables.Row([_evaluation({"a": 3, "b": 3})])  # 0.75
+    # se of the noisy row: sd / sqrt(2) = 0.5; |0.5 - 0.75| < 2 * 0.5
+    assert tables.compare(noisy, slightly_better) == (pytest.approx(-0.25), "within seed noise")
+    tight = tables.Row([_evaluation({"a": 4, "b": 4}), _evaluation({"a": 4, "b": 3})])
+    d, word = tables.compare(tight, ref)  # 0.9375 - 0.5 against se 0.0625 / sqrt(2)
+    assert d == pytest.approx(0.4375) and word == ""
