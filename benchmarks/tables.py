@@ -383,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, r in t2.items():
         air, sfa, loss = TABLE2_FLAGS[name]
-        d, word = compare(r, t2["MPASNet"]) if "MPASNet" in t2 else (float("nan"), "")
-        vs = f"{d:+.4f}" + (f" ({word})" if word else "")
+        vs = "—"
+        if "MPASNet" in t2 and name != "MPASNet":
+            d, word = compare(r, t2["MPASNet"])
+            vs = f"{d:+.4f}" + (f" ({word})" if word else "")
         md.append(
             "| " + " | ".join([air, sfa, loss, name, r.cell(), vs, f"{r.coverage:.2f}"]) + " |"
         )
