@@ -191,9 +191,10 @@ def _score(held: dict[str, Any], suite: Path, scenes: list[str], pred: dict | No
     return evaluate(pred, gt)
 
 
-def _middle(labels: Any) -> int:
-    """Frame index of the middle frame of a LabelSet (the one ``fig4_strip`` shows)."""
-    return int(labels.frame_indices[len(labels) // 2])
+def _middle(labels: Any) -> tuple[int, int]:
+    """(position, frame index) of the middle frame of a LabelSet, the one figures.html shows."""
+    i = len(labels) // 2
+    return i, int(labels.frame_indices[i])
 
 
 def _figures(
@@ -207,10 +208,10 @@ def _figures(
         f"scenes' pseudo-labels, training seed {seed}; threshold 0.5.</p>"
     ]
     for sc, labels in held.items():
-        idx = _middle(labels)
+        i, idx = _middle(labels)
         preds = [(v, masks[sc]) for v, masks in shown.items() if sc in masks]
         gt = read_gt(suite / sc, [idx])[idx]
-        parts += [f"<h3>{sc}, frame {idx}</h3>", fig4_strip(labels, preds, gt, min(160, h))]
+        parts += [f"<h3>{sc}, frame {idx}</h3>", fig4_strip(labels, i, preds, gt, min(160, h))]
     return html_page("MPASNet tables: masks on the synthetic suite", "\n".join(parts))
 
 
@@ -340,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             pred = {sc: predict_frames(model, held[sc], device, args.batch_size) for sc in test}
             runs.append(_score(held, suite, test, pred))
             if setting == "all" and seed == seeds[0]:
-                shown[v] = {sc: pred[sc][_middle(held[sc])] for sc in test}
+                shown[v] = {sc: pred[sc][_middle(held[sc])[1]] for sc in test}
             print(f"{setting}, {v}, seed {seed}: mIoU {runs[-1].miou:.4f}", flush=True)
         return Row(runs)
 

@@ -237,14 +237,13 @@ def run_demo(
 
 
 def fig4_strip(
-    labels: Any, predictions: list[tuple[str, np.ndarray]], gt: np.ndarray, height: int
+    labels: Any, i: int, predictions: list[tuple[str, np.ndarray]], gt: np.ndarray, height: int
 ) -> str:
-    """A Fig. 4-style strip of the middle frame of a LabelSet: the frame, its motion particles,
+    """A Fig. 4-style strip of the i-th frame of a LabelSet: the frame, its motion particles,
     the CM+CRM pseudo-label, each (caption, (H, W) bool mask) prediction, the ground truth."""
     from pympas.report import image_strip
     from pympas.segmentation import overlay_mask
 
-    i = len(labels) // 2
     frame = labels.frames[i]
     return image_strip(
         [
@@ -277,11 +276,12 @@ def _report_html(
         "<h2>Fig. 4-style results</h2>",
     ]
     for scene, labels in labelsets.items():
-        idx = int(labels.frame_indices[len(labels) // 2])
+        i = len(labels) // 2
+        idx = int(labels.frame_indices[i])
         pred = read_mask(out / "pred" / scene / f"{idx:06d}.png")
         gt = read_mask(out / "data" / scene / "gt" / f"{idx:06d}.png")
         parts.append(f"<h3>{html_escape(scene)}, frame {idx}</h3>")
-        parts.append(fig4_strip(labels, [("MPASNet prediction", pred)], gt, min(240, s.height)))
+        parts.append(fig4_strip(labels, i, [("MPASNet prediction", pred)], gt, min(240, s.height)))
     names = list(labelsets)
     header = ["method", *names, "mIoU", "paper mIoU"]
     rows = []
