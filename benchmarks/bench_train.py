@@ -22,9 +22,10 @@ import time
 
 import torch
 
+from pympas.config import TrainConfig
 from pympas.model import MPASNet
 from pympas.model.augment import Photometric
-from pympas.train import TrainConfig, compute_loss
+from pympas.train import compute_loss
 
 
 def _sync(device: torch.device) -> None:

@@ -50,17 +50,15 @@ from typing import Any
 import numpy as np
 
 from pympas import __version__
-from pympas.demo import (
-    DemoSettings,
+from pympas.evaluation import PAPER_TABLE1_MIOU, Evaluation, evaluate
+from pympas.experiment import (
+    ExperimentSettings,
     fig4_strip,
-    masks_by_frame,
     predict_frames,
     read_gt,
-    split_labelset,
     train_config,
 )
-from pympas.evaluation import PAPER_TABLE1_MIOU, Evaluation, evaluate
-from pympas.report import write_text_atomic
+from pympas.files import write_text_atomic
 
 SCENES = ("corridor", "crossing", "bottleneck", "split", "ring", "plaza")
 #: variant name -> TrainConfig switches; (AIR, SFA, loss) describe the Table 2 row
@@ -142,7 +140,7 @@ def _video(scene_dir: Path) -> Path:
 def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
     """Training label sets saved under OUT/labels/<scene>; returns scene -> held-out LabelSet."""
     import pympas
-    from pympas.labels import LabelSet
+    from pympas.labelset import LabelSet
 
     held: dict[str, Any] = {}
     for scene in SCENES:
@@ -156,16 +154,17 @@ def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
             labels = pympas.label(
                 _video(suite / scene), stride=stride, radius=20.0 * width / 640, progress=False
             )
-        train_part, held[scene] = split_labelset(labels)
+        train_part, held[scene] = labels.split_alternate()
         train_part.save(train_dir, overwrite=True)
         held[scene].save(held_dir, overwrite=True)
     return held
 
 
 def _train(
-    out: Path, setting: str, variant: str, scenes: list[str], s: DemoSettings, device: str
+    out: Path, setting: str, variant: str, scenes: list[str], s: ExperimentSettings, device: str
 ) -> tuple[Any, float]:
-    from pympas.train import LAST, load_model, train
+    from pympas.model.checkpoint import LAST, load_model
+    from pympas.train import train
 
     run = out / "runs" / setting / variant.replace("/", "").replace(" ", "_").replace("*", "-star")
     run = run / f"seed{s.seed}"
@@ -187,7 +186,7 @@ def _train(
 def _score(held: dict[str, Any], suite: Path, scenes: list[str], pred: dict | None) -> Evaluation:
     gt = {sc: read_gt(suite / sc, held[sc].frame_indices) for sc in scenes}
     if pred is None:  # CM+CRM: the pseudo-labels of the test frames
-        pred = {sc: masks_by_frame(held[sc]) for sc in scenes}
+        pred = {sc: held[sc].masks_by_frame() for sc in scenes}
     return evaluate(pred, gt)
 
 
@@ -307,13 +306,13 @@ def _targets(t1: dict[str, Row], t2: dict[str, Row]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from pympas.segmentation import resolve_device
+    from pympas.device import resolve_device
 
-    device = str(resolve_device(args.device))
+    device = resolve_device(args.device)
     arch = args.arch or ("w48" if device.startswith("cuda") else "w18-small")
     w, h = args.size
-    s = DemoSettings(SCENES, args.frames, w, h, args.stride, arch, args.steps, args.batch_size,
-                     args.crop, seed=args.seed)  # fmt: skip
+    s = ExperimentSettings(SCENES, args.frames, w, h, args.stride, arch, args.steps,
+                           args.batch_size, args.crop, seed=args.seed)  # fmt: skip
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     test_scenes = [t.strip() for t in args.test_scenes.split(",") if t.strip()]

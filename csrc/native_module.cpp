@@ -138,6 +138,13 @@ PYBIND11_MODULE(_native, m) {
   m.def("collectiveness", &collectiveness, py::arg("points"), py::arg("velocities"),
         py::arg("offsets"), py::arg("k"), py::arg("z"), py::arg("clamp_negative"),
         py::arg("min_cluster_size"), "(phi (N,), edges (E, 2) int64, clusters (N,) int64)");
+  m.def(
+      "link_threshold",
+      [](int64_t k, double z) {
+        check_collectiveness_args(k, z, 1);
+        return pympas::cpu::link_threshold(k, z);
+      },
+      py::arg("k"), py::arg("z"), "0.6 kappa, kappa = z / (1 - zK): the link threshold on Z");
   m.def("individual_collectiveness", &individual_collectiveness, py::arg("points"),
         py::arg("velocities"), py::arg("offsets"), py::arg("k"), py::arg("z"),
         py::arg("clamp_negative"), "phi (N,) by a sparse iterative solve");

@@ -2,7 +2,8 @@
 
 Data flows one way: video -> particles -> collectiveness -> pseudo-masks -> training -> masks
 -> metrics. The motion-prior half (collectiveness, Circular Region Merging) runs on native C++
-kernels; see :mod:`pympas.collectiveness` and :mod:`pympas.rasterize`.
+kernels; see :mod:`pympas.collectiveness` and :mod:`pympas.crm`. ARCHITECTURE.md maps every
+stage to its module.
 """
 
 from pympas._version import __version__
@@ -14,9 +15,10 @@ from pympas.collectiveness import (
     individual_collectiveness,
     link_threshold,
 )
+from pympas.crm import rasterize_circles
 from pympas.knn import knn_correlation
-from pympas.labels import LabelSet, label
-from pympas.rasterize import rasterize_circles
+from pympas.labels import label
+from pympas.labelset import LabelSet
 
 __all__ = [
     "Collectiveness",

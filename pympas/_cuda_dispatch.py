@@ -17,50 +17,25 @@ call; NumPy inputs are checked on the host before upload.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
-from pympas import _validate
+import pympas._validate as _validate
 from pympas._backend import native
+from pympas.device import cuda_index, resolve_device
 
 # Relative accuracy the Jacobi sweeps of phi guarantee (clamp_negative=True, see sweeps_for).
 PHI_RTOL = 1e-15
 # More sweeps than this (zK very close to 1) and phi is solved by the CPU kernel instead.
 MAX_SWEEPS = 20000
 
-_DEVICE_RE = re.compile(r"cuda(?::(\d+))?")
-
-
-def is_cuda(device: Any) -> bool:
-    """True for a CUDA device spec, False for ``"cpu"``; ValueError/TypeError for anything else."""
-    return parse_device(device) is not None
-
-
-def parse_device(device: Any) -> int | tuple[()] | None:
-    """``None`` for the CPU; for CUDA the device index, or ``()`` for torch's current device."""
-    if isinstance(device, str):
-        text = device.strip().lower()
-    elif type(device).__module__.split(".")[0] == "torch" and hasattr(device, "type"):
-        text = str(device)  # torch.device: "cpu", "cuda" or "cuda:N"
-    else:
-        raise TypeError(
-            f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {type(device).__name__}"
-        )
-    if text == "cpu":
-        return None
-    match = _DEVICE_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return () if match.group(1) is None else int(match.group(1))
-
 
 class _Gpu:
     """torch, pympas._cuda, the torch.device and its current stream, after checking they work."""
 
     def __init__(self, device: Any) -> None:
-        index = parse_device(device)
+        index = cuda_index(resolve_device(device))
         try:
             import torch
         except ImportError as exc:
@@ -77,7 +52,7 @@ class _Gpu:
                 f"device={device!r} needs the CUDA extension pympas._cuda, which this install "
                 "lacks: reinstall pympas where nvcc is found (PYMPAS_CUDA=ON pip install .)"
             ) from exc
-        if index == ():
+        if index is None:
             index = torch.cuda.current_device()
         if index >= torch.cuda.device_count():
             raise RuntimeError(
@@ -257,7 +232,7 @@ def collectiveness_batch(
         torch.from_numpy(np.ascontiguousarray(edges)).to(gpu.device),
         torch.from_numpy(np.ascontiguousarray(clusters)).to(gpu.device),
         offsets,
-        0.6 * z / (1.0 - z * k),
+        native().link_threshold(k, z),
     )
 
 

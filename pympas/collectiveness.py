@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pympas import _cuda_dispatch, _validate
+import pympas._cuda_dispatch as _cuda_dispatch
+import pympas._validate as _validate
 from pympas._backend import native
+from pympas.device import is_cuda
 
 if TYPE_CHECKING:
     import torch
@@ -31,9 +33,18 @@ __all__ = [
 ]
 
 
-def link_threshold(k: int, z: float) -> float:
-    """The link threshold 0.6 kappa with kappa = z / (1 - zK), the bound on entries of Z."""
-    return 0.6 * z / (1.0 - z * k)
+def link_threshold(k: int, z: float | None = None) -> float:
+    """The link threshold 0.6 kappa with kappa = z / (1 - zK), the bound on entries of Z.
+
+    Defined once, in the native kernels (``csrc/cpu/collectiveness_cpu.h``), which decide the
+    links with it. ``z=None`` means 1/(2K) as in the paper.
+
+    Example:
+        >>> round(link_threshold(20), 6)  # z = 1/40: 0.6 * (1/40) / (1 - 1/2)
+        0.03
+    """
+    k = _validate.integer("k", k, 1)
+    return float(native().link_threshold(k, _validate.coupling(z, k)))
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ def collectiveness_batch(
         >>> res.phi.shape, res.keep.all()
         ((60,), np.True_)
     """
-    if _cuda_dispatch.is_cuda(device):
+    if is_cuda(device):
         phi, edges, clusters, offsets, threshold = _cuda_dispatch.collectiveness_batch(
             points, velocities, offsets, k, z, clamp_negative, min_cluster_size, device
         )
@@ -196,7 +207,7 @@ def individual_collectiveness(
         its error is certified below 1e-15 max(1, max |phi|) (a sparse LU solve takes over when
         zK is close to 1).
     """
-    if _cuda_dispatch.is_cuda(device):
+    if is_cuda(device):
         return _cuda_dispatch.individual_collectiveness(
             points, velocities, offsets, k, z, clamp_negative, device
         )

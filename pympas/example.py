@@ -1,13 +1,10 @@
-"""``pympas example``: collectiveness of a generated crowd of moving points, printed as a summary.
+"""A generated crowd of moving points for examples and ``pympas example``.
 
 Three groups walk coherently (east, west, north-east) through random clutter particles that
 jitter in place; collective merging should keep the groups and drop most of the clutter.
 """
 
 from __future__ import annotations
-
-import argparse
-import time
 
 import numpy as np
 
@@ -31,40 +28,3 @@ def generated_crowd(
         grp.append(np.zeros(clutter, int))
         offsets.append(offsets[-1] + 3 * per_group + clutter)
     return np.concatenate(pts), np.concatenate(vel), np.asarray(offsets), np.concatenate(grp)
-
-
-def run(args: argparse.Namespace) -> int:
-    from pympas import collectiveness_batch, rasterize_circles
-
-    points, velocities, offsets, group = generated_crowd(seed=args.seed)
-    t0 = time.perf_counter()
-    res = collectiveness_batch(points, velocities, offsets, k=args.k)
-    t1 = time.perf_counter()
-    masks = rasterize_circles(
-        points[res.keep], np.searchsorted(np.flatnonzero(res.keep), offsets), 480, 640
-    )
-    t2 = time.perf_counter()
-    walkers = group > 0
-    print(
-        f"generated crowd: {len(offsets) - 1} frames, {len(points)} particles "
-        f"({walkers.sum()} walking in 3 groups, {(~walkers).sum()} clutter)"
-    )
-    print(f"K={args.k}, z=1/(2K), link threshold 0.6 kappa = {res.threshold:.4f}")
-    print(
-        f"mean phi: walking {res.phi[walkers].mean():.3f}, clutter {res.phi[~walkers].mean():.3f}"
-    )
-    n_clusters = len(np.unique(res.clusters[res.keep]))
-    print(
-        f"kept by collective merging: {res.keep[walkers].mean():.1%} of walkers, "
-        f"{res.keep[~walkers].mean():.1%} of clutter; {n_clusters} clusters"
-    )
-    print(f"CRM pseudo-mask coverage (radius 20): {masks.mean():.1%} of pixels")
-    print(f"collectiveness {1e3 * (t1 - t0):.1f} ms, CRM {1e3 * (t2 - t1):.1f} ms")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("example", help="collectiveness of a generated crowd, printed as a summary")
-    p.add_argument("--k", type=int, default=20, help="neighbours per particle (default 20)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run)

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pympas import _cuda_dispatch, _validate
+import pympas._cuda_dispatch as _cuda_dispatch
+import pympas._validate as _validate
 from pympas._backend import native
+from pympas.device import is_cuda
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +50,7 @@ def knn_correlation(
         >>> nbr[:, 0].tolist()
         [1, 0, 1]
     """
-    if _cuda_dispatch.is_cuda(device):
+    if is_cuda(device):
         return _cuda_dispatch.knn_correlation(points, velocities, offsets, k, device)
     points = _validate.coordinates("points", points)
     velocities = _validate.coordinates("velocities", velocities, n=points.shape[0])

@@ -21,6 +21,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pympas.collectiveness import link_threshold
+
 EPS = float(np.finfo(np.float64).eps)
 
 
@@ -106,7 +108,7 @@ def collectiveness_frame(
     """
     n = points.shape[0]
     z = 1.0 / (2.0 * k) if z is None else float(z)
-    threshold = 0.6 * z / (1.0 - z * k)
+    threshold = link_threshold(k, z)  # 0.6 kappa
     nbr, corr = knn_correlation(points, velocities, np.array([0, n]), k)
     w = weight_matrix(nbr, corr, clamp_negative)
     big_z = path_similarity(w, z)
@@ -160,7 +162,7 @@ def collectiveness_batch(
     the clusters of frame f after those of frames 0..f-1.
     """
     z = 1.0 / (2.0 * k) if z is None else float(z)
-    threshold = 0.6 * z / (1.0 - z * k)
+    threshold = link_threshold(k, z)  # 0.6 kappa
     phis, edges, clusters = [], [], []
     base = 0
     for f in range(len(offsets) - 1):

@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
+
+from pympas.files import encode_png
 
 #: line colours of the chart series, in order
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -21,17 +20,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 def png_data_uri(rgb: np.ndarray) -> str:
     """An (H, W, 3) uint8 RGB or (H, W) bool/uint8 image as a ``data:image/png;base64`` URI."""
-    import cv2
-
-    img = np.asarray(rgb)
-    if img.dtype == bool:
-        img = img.astype(np.uint8) * 255
-    elif img.ndim == 3:
-        img = cv2.cvtColor(np.ascontiguousarray(img, dtype=np.uint8), cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:  # pragma: no cover - cv2 encodes any uint8 image
-        raise ValueError(f"cannot encode an image of shape {img.shape} as PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(rgb)).decode("ascii")
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -150,19 +139,3 @@ def html_page(title: str, body: str) -> str:
         f"{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     )
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -9,50 +9,38 @@ renamed when complete.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pympas import _validate
+import pympas._validate as _validate
+from pympas.device import torch_device
+from pympas.draw import overlay_mask
+from pympas.files import AtomicFolder, write_png
 
 #: HRNet reduces the input by 32 (stem /4, then three halvings); inputs are padded to a multiple.
 SIZE_MULTIPLE = 32
-OVERLAY_COLOUR = (255, 64, 32)  # RGB of the mask tint in overlays
 
 
-def resolve_device(device: str = "auto") -> Any:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch.device."""
+def load_for_inference(checkpoint_or_model: Any, device: Any = "auto") -> Any:
+    """A model in eval mode on ``device``: a ``torch.nn.Module`` as given, or MPASNet from a
+    training checkpoint (:func:`pympas.model.checkpoint.load_model`; no training code is
+    imported)."""
     import torch
 
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string such as 'cpu', 'cuda' or 'auto', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not a torch device: {exc}") from exc
-
-
-def _load(checkpoint_or_model: Any, device: Any) -> Any:
-    import torch
-
+    dev = torch_device(device)
     if isinstance(checkpoint_or_model, torch.nn.Module):
-        return checkpoint_or_model.to(device).eval()
+        return checkpoint_or_model.to(dev).eval()
     if isinstance(checkpoint_or_model, (str, os.PathLike)):
         path = Path(checkpoint_or_model)
         if not path.is_file():
             raise ValueError(f"checkpoint {path} does not exist or is not a file")
-        from pympas.train import load_model
+        from pympas.model.checkpoint import load_model
 
-        return load_model(path, device=device).eval()
+        return load_model(path, device=dev).eval()
     raise TypeError(
         "checkpoint_or_model must be a checkpoint path or a torch.nn.Module, got "
         f"{type(checkpoint_or_model).__name__}"
@@ -120,8 +108,8 @@ def _segment_stream(
 ) -> Iterator[tuple[int, np.ndarray]]:
     import torch
 
-    dev = resolve_device(device)
-    model = _load(checkpoint_or_model, dev)
+    dev = torch_device(device)
+    model = load_for_inference(checkpoint_or_model, dev)
     cut = float(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t  <=>  l > logit(t)
     autocast = dev.type == "cuda"
 
@@ -153,33 +141,6 @@ def _segment_stream(
 
 # --------------------------------------------------------------------------------------------
 # overlays and writing
-
-
-def overlay_mask(
-    rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = OVERLAY_COLOUR
-) -> np.ndarray:
-    """Tint the crowd pixels of an (H, W, 3) uint8 RGB frame and outline the mask; (H, W, 3)."""
-    import cv2
-
-    out = rgb.copy()
-    m = np.asarray(mask, bool)
-    tint = np.asarray(colour, np.float32)
-    out[m] = (0.55 * out[m] + 0.45 * tint).astype(np.uint8)
-    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, colour, 1)
-    return out
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a PNG (mask (H, W) bool -> 0/255, or RGB (H, W, 3)) or raise naming the file."""
-    import cv2
-
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    elif image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"cannot write {path}")
 
 
 def _fps(video: Any) -> float:
@@ -239,40 +200,29 @@ def segment_to_folder(
     """
     from pympas.video import open_video
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     source = open_video(video)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    writer = _OverlayWriter(tmp, _fps(video)) if overlay_video else None
-    try:
-        if writer is None:
-            stream = segment(
-                checkpoint_or_model, source, device=device, batch_size=batch_size,
-                threshold=threshold,
-            )  # fmt: skip
-            n = 0
-            for index, mask in stream:
-                write_png(tmp / f"{index:06d}.png", mask)
-                n += 1
-        else:
-            n = _segment_with_overlay(
-                checkpoint_or_model, source, tmp, writer, device, batch_size, threshold
-            )
-        if writer is not None:
-            writer.close()
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "x")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-        return n
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with AtomicFolder(out_dir, overwrite=True) as folder:
+        tmp = folder.path
+        writer = _OverlayWriter(tmp, _fps(video)) if overlay_video else None
+        try:
+            if writer is None:
+                stream = segment(
+                    checkpoint_or_model, source, device=device, batch_size=batch_size,
+                    threshold=threshold,
+                )  # fmt: skip
+                n = 0
+                for index, mask in stream:
+                    write_png(tmp / f"{index:06d}.png", mask)
+                    n += 1
+            else:
+                n = _segment_with_overlay(
+                    checkpoint_or_model, source, tmp, writer, device, batch_size, threshold
+                )
+        finally:
+            if writer is not None:
+                writer.close()
+        folder.commit()
+    return n
 
 
 def _segment_with_overlay(
@@ -296,83 +246,3 @@ def _segment_with_overlay(
         writer.add(rgb, mask)
         n += 1
     return n
-
-
-def output_names(videos: list[str]) -> list[str]:
-    """A distinct output sub-folder name per video: the file stem, or the parent folder's name
-    for a synthetic scene's ``video.*`` and when stems collide (``suite/corridor/video.mp4`` ->
-    ``corridor``)."""
-    paths = [Path(v) for v in videos]
-    names = [
-        p.name if p.is_dir() else p.parent.resolve().name if p.stem == "video" else p.stem
-        for p in paths
-    ]
-    if len(set(names)) == len(names):
-        return names
-    dup = {n for n in names if names.count(n) > 1}
-    names = [p.parent.resolve().name if n in dup else n for p, n in zip(paths, names, strict=True)]
-    if len(set(names)) != len(names):
-        raise ValueError(f"videos do not have distinct names for their output folders: {videos}")
-    return names
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-
-
-def run(args: argparse.Namespace) -> int:
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        print(f"pympas segment: error: checkpoint {checkpoint} does not exist", file=sys.stderr)
-        return 1
-    try:
-        names = output_names(args.videos)
-        model = _load(checkpoint, resolve_device(args.device))
-    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as exc:
-        print(f"pympas segment: error: {exc}", file=sys.stderr)
-        return 1
-    out = Path(args.output)
-    failures = []
-    for video, name in zip(args.videos, names, strict=True):
-        target = out / name
-        if target.exists() and not args.overwrite:
-            print(f"{video}: {target} exists, skipped (use --overwrite to redo it)")
-            continue
-        try:
-            n = segment_to_folder(
-                model, video, target, overlay_video=args.overlay_video, device=args.device,
-                batch_size=args.batch_size, threshold=args.threshold,
-            )  # fmt: skip
-        except (ValueError, TypeError, OSError, RuntimeError) as exc:
-            failures.append((video, str(exc)))
-            print(f"{video}: FAILED: {exc}", file=sys.stderr)
-            continue
-        print(f"{video}: {n} masks -> {target}")
-    if failures:
-        print(
-            f"pympas segment: {len(failures)} of {len(args.videos)} videos failed:", file=sys.stderr
-        )
-        for video, reason in failures:
-            print(f"  {video}: {reason}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "segment",
-        help="crowd masks for every frame of videos from a trained checkpoint",
-        description="Write OUT/<video>/NNNNNN.png (0/255 crowd masks) for each video, "
-        "optionally with an overlay video; each folder appears only when complete.",
-    )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a *.pt checkpoint from pympas-train")
-    p.add_argument("videos", metavar="VIDEO", nargs="+", help="video files or folders of images")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument(
-        "--overlay-video", action="store_true", help="also write overlay.mp4 (mask over frames)"
-    )
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability cut (default 0.5)")
-    p.add_argument("--overwrite", action="store_true", help="redo videos whose folder exists")
-    p.set_defaults(func=run)

@@ -30,6 +30,7 @@ from test_native_matches_reference import couplings, crowds
 
 import pympas
 from pympas import _cuda_dispatch, reference
+from pympas.device import resolve_device
 
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
@@ -116,9 +117,9 @@ def test_cuda_device_without_a_gpu_raises_a_clear_error(device):
 
 def test_torch_device_objects_are_accepted_as_device():
     torch = pytest.importorskip("torch")
-    assert _cuda_dispatch.parse_device(torch.device("cpu")) is None
-    assert _cuda_dispatch.parse_device(torch.device("cuda", 2)) == 2
-    assert _cuda_dispatch.parse_device(torch.device("cuda")) == ()
+    assert resolve_device(torch.device("cpu")) == "cpu"
+    assert resolve_device(torch.device("cuda", 2)) == "cuda:2"
+    assert resolve_device(torch.device("cuda")) == "cuda"
     m = pympas.rasterize_circles(np.array([[2.0, 2.0]]), None, 5, 5, 1, device=torch.device("cpu"))
     assert isinstance(m, np.ndarray) and m.sum() == 5
 

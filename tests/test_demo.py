@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("jupedsim")
 
 from pympas.cli import main
-from pympas.demo import CPU, GPU, QUICK, settings_for, split_labelset
+from pympas.demo import CPU, GPU, QUICK, settings_for
 
 
 def test_quick_demo_writes_masks_scores_and_an_offline_report(tmp_path, capsys):
@@ -66,8 +66,8 @@ def test_settings_use_w48_on_gpu_and_w18_small_on_cpu():
     assert CPU.crm_radius == pytest.approx(20 * CPU.width / 640)
 
 
-def test_split_labelset_alternates_training_and_held_out_frames():
-    from pympas.labels import LabelSet, Particles
+def test_split_alternate_alternates_training_and_held_out_frames():
+    from pympas.labelset import LabelSet, Particles
 
     n = 5
     empty = Particles(*(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0), np.zeros(0, int),
@@ -77,9 +77,9 @@ def test_split_labelset_alternates_training_and_held_out_frames():
         masks=np.arange(n)[:, None, None] * np.ones((1, 4, 4), bool) > 1,
         particles=[empty] * n, params={}, counts=[{"kept": i} for i in range(n)],
     )  # fmt: skip
-    train, held = split_labelset(ls)
+    train, held = ls.split_alternate()
     assert train.frame_indices.tolist() == [0, 40, 80] and held.frame_indices.tolist() == [20, 60]
     assert [c["kept"] for c in held.counts] == [1, 3]
     assert held.masks.shape == (2, 4, 4) and not held.masks[0].any() and held.masks[1].all()
     with pytest.raises(ValueError, match="at least 2"):
-        split_labelset(split_labelset(train)[1])
+        train.split_alternate()[1].split_alternate()

@@ -68,7 +68,7 @@ def test_a_folder_of_videos_is_labelled_in_parallel_jobs(tmp_path, videos, capsy
 
 
 def test_interrupted_run_leaves_no_half_written_set(tmp_path, videos, monkeypatch, capsys):
-    from pympas import labels
+    from pympas import labelset as labels
 
     real_add = labels.LabelSetWriter.add
 
@@ -97,13 +97,13 @@ def test_bad_parameters_and_inputs_are_named(tmp_path, capsys):
 def test_a_worker_asked_to_stop_removes_its_temporary_folder(tmp_path, videos, monkeypatch):
     import threading
 
-    from pympas import label_cli
-    from pympas.labels import _check_params
+    from pympas.cli import label as label_cli
+    from pympas.labels import check_params
 
     stop = threading.Event()
     stop.set()
     monkeypatch.setattr(label_cli, "_STOP", stop)
-    params = _check_params(20, 20, 20, None, 3000, 0.3, 10, "auto")
+    params = check_params(20, 20, 20, None, 3000, 0.3, 10, "auto")
     out = tmp_path / "out"
     src = str(videos / "walk_a.avi")
     status = label_cli._label_one(src, str(out / "walk_a"), params, False, False, False)
@@ -124,11 +124,11 @@ def test_a_video_without_motion_succeeds_with_empty_masks_and_a_note(tmp_path, c
 
 
 def test_output_names_are_distinct_and_repeated_inputs_labelled_once(tmp_path):
-    from pympas.label_cli import expand_inputs
+    from pympas.cli.label import expand_inputs
 
     for sub in ("x", "y"):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "cam.avi").write_bytes(b"")
     x, y = str(tmp_path / "x/cam.avi"), str(tmp_path / "y/cam.avi")
     videos, bad = expand_inputs([x, y, x, str(tmp_path / "y")])
-    assert videos == [(x, "cam"), (y, "cam-2")] and bad == []
+    assert videos == [(x, "x"), (y, "y")] and bad == []  # named after their folders

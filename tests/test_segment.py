@@ -14,7 +14,8 @@ import cv2  # noqa: E402
 
 import pympas  # noqa: E402
 from pympas.cli import main  # noqa: E402
-from pympas.segmentation import output_names, segment_to_folder  # noqa: E402
+from pympas.files import output_names  # noqa: E402
+from pympas.segmentation import segment_to_folder  # noqa: E402
 
 
 class RedIsCrowd(torch.nn.Module):

@@ -15,8 +15,11 @@ pytest.importorskip("kornia")
 
 from _train_labelset import write_labelset  # noqa: E402
 
+from pympas.cli.train import main  # noqa: E402
+from pympas.config import TrainConfig  # noqa: E402
+from pympas.model.checkpoint import load_model, read_checkpoint  # noqa: E402
 from pympas.model.data import LabelSetDataset  # noqa: E402
-from pympas.train import TrainConfig, load_model, main, read_checkpoint, train  # noqa: E402
+from pympas.train import train  # noqa: E402
 
 TINY = dict(arch="w18-small", batch_size=2, crop=64, num_workers=0, progress=False, log_every=1)
 

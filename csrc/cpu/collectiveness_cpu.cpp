@@ -174,7 +174,7 @@ CollectivenessOut collectiveness(const double* points, const double* velocities,
   CollectivenessOut out;
   out.phi.assign(n_total, 0.0);
   out.clusters.assign(n_total, 0);
-  const double threshold = 0.6 * z / (1.0 - z * static_cast<double>(k));
+  const double threshold = link_threshold(k, z);
   std::vector<std::vector<std::pair<int64_t, int64_t>>> links(num_frames);
   std::vector<int64_t> num_clusters(num_frames, 0);
   const bool inner = detail::parallelise_inside_frames(num_frames);

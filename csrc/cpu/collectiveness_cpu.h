@@ -6,6 +6,13 @@
 
 namespace pympas::cpu {
 
+// The link threshold 0.6 kappa, kappa = z / (1 - zK) bounding every entry of Z (MPASNet Sec. 2.2,
+// after Zhou et al.): pairs with Z[i, j] above it are linked. The one definition in pympas;
+// Python's pympas.link_threshold calls it.
+inline double link_threshold(int64_t k, double z) {
+  return 0.6 * z / (1.0 - z * static_cast<double>(k));
+}
+
 struct CollectivenessOut {
   std::vector<double> phi;        // (N,)
   std::vector<int64_t> edges;     // (E, 2) row-major, global indices, sorted by (i, j)

@@ -1,24 +1,22 @@
-"""Training data: frames and pseudo-masks of one or more label sets (written by ``pympas label``).
+"""Training data: frames and pseudo-masks of one or more label sets (written by ``pympas label``;
+the format is :mod:`pympas.labelset`), and the per-step batch sampler of exact resume.
 
-A label set is ``DIR/labels.json`` (format ``pympas-labelset``) with ``DIR/frames/NNNNNN.png``
-(colour frame) and ``DIR/masks/NNNNNN.png`` (uint8 0/255 pseudo-mask). Everything is checked
-when the dataset is built, so a broken label set fails at once with the file named, not hours
-into training.
+Everything is checked when the dataset is built, so a broken label set fails at once with the
+file named, not hours into training.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
+from pympas.labelset import META, read_meta
 from pympas.model.augment import GeometryParams, random_geometry
 
 
@@ -33,45 +31,30 @@ class Sample:
 
 
 def _image_size(path: str) -> tuple[int, int]:
+    """(H, W) of an image file, decoding it (a file that does not decode fails here, not when
+    it is first sampled in training)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"missing image file: {path}")
-    try:
-        with Image.open(path) as im:
-            im.verify()  # reads chunk structure and checksums without decoding
-            return im.size[1], im.size[0]
-    except Exception as exc:
-        raise ValueError(f"corrupt or unreadable image: {path} ({exc})") from exc
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"corrupt or unreadable image: {path}")
+    return int(img.shape[0]), int(img.shape[1])
 
 
 def read_labelset(directory: str | os.PathLike) -> list[Sample]:
-    """The (frame, mask) pairs of one label set, checked: labels.json is present and valid,
-    lists at least one frame, every file exists, decodes as an image, and each mask has the
-    size of its frame. Errors are ValueError/FileNotFoundError naming the file."""
+    """The (frame, mask) pairs of one label set, checked: :func:`pympas.labelset.read_meta`
+    accepts the folder, every frame and mask decodes, and each mask has the size of its frame.
+    Errors are ValueError/FileNotFoundError naming the file."""
     directory = os.fspath(directory)
-    meta_path = os.path.join(directory, "labels.json")
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"label set directory not found: {directory}")
-    if not os.path.isfile(meta_path):
-        raise FileNotFoundError(f"not a label set (no labels.json): {meta_path}")
-    try:
-        with open(meta_path, encoding="utf-8") as fh:
-            meta = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot parse {meta_path}: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("format") != "pympas-labelset":
-        raise ValueError(f"{meta_path}: not a pympas-labelset file (missing 'format')")
-    if meta.get("format_version", 1) != 1:
-        raise ValueError(f"{meta_path}: unsupported format_version {meta['format_version']!r}")
-    frames = meta.get("frames")
-    if not isinstance(frames, list) or not frames:
-        raise ValueError(f"{meta_path}: label set is empty (no frames)")
+    if not os.path.isfile(os.path.join(directory, META)):
+        raise FileNotFoundError(f"not a label set (no {META}): {os.path.join(directory, META)}")
+    meta = read_meta(directory)
     samples = []
-    for entry in frames:
-        try:
-            image = os.path.join(directory, entry["image"])
-            mask = os.path.join(directory, entry["mask"])
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"{meta_path}: frame entry without image/mask: {entry!r}") from exc
+    for entry in meta["frames"]:
+        image = os.path.join(directory, entry["image"])
+        mask = os.path.join(directory, entry["mask"])
         hw = _image_size(image)
         mhw = _image_size(mask)
         if hw != mhw:
@@ -131,3 +114,23 @@ class LabelSetDataset(Dataset):
         x = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
         y = torch.from_numpy(mask)[None].float()
         return x, y
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Yields, for each step from ``start`` to ``steps``, a batch of ``(index, seed)`` pairs drawn
+    from a generator seeded by (seed, step, rank): the data of a step does not depend on what
+    ran before it, so a resumed run sees exactly the batches of an uninterrupted one."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, start: int, steps: int):
+        self.n, self.batch_size, self.seed, self.rank = n, batch_size, seed, rank
+        self.start, self.steps = start, steps
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.steps):
+            rng = np.random.default_rng([self.seed, step, self.rank])
+            idx = rng.integers(0, self.n, self.batch_size)
+            seeds = rng.integers(0, 2**63 - 1, self.batch_size)
+            yield [(int(i), int(s)) for i, s in zip(idx, seeds, strict=True)]

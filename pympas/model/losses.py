@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSSES = ("dice", "dice-literal", "ce")
-AIR_MODES = ("standardized", "raw")
+from pympas.config import AIR_MODES, LOSSES
 
 
 def _check(logits: Tensor, target: Tensor) -> None:

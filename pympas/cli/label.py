@@ -1,4 +1,5 @@
-"""``pympas label VIDEO_OR_DIR... -o OUT``: pseudo-label many videos, one label set per video.
+"""``pympas label VIDEO_OR_DIR... -o OUT``: pseudo-label many videos, one label set per video
+(:func:`pympas.label` for each, written with :class:`pympas.labelset.LabelSetWriter`).
 
 A folder argument holding images is one video (natural sort order); a folder holding video files
 and no images stands for each of those videos. Each video is written to ``OUT/<name>`` through a
@@ -10,12 +11,15 @@ others; the exit code is 0 only if every video succeeded.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
+
+from pympas.cli._common import EXIT_INTERRUPTED, default, fail
+from pympas.device import DEVICE_HELP
+from pympas.labels import label
 
 __all__ = ["expand_inputs", "register", "run"]
 
@@ -24,47 +28,36 @@ _STOP: Any = None  # multiprocessing.Event set by the parent to stop the workers
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Videos to label as (source, output name), and inputs that are no video as (path, reason)."""
+    """Videos to label as (source, output name), and inputs that are no video as (path, reason).
+
+    Output names come from :func:`pympas.files.output_names` (distinct per input)."""
+    from pympas.files import output_names
     from pympas.video import VIDEO_EXTENSIONS, image_files, natural_key
 
-    videos: list[tuple[str, str]] = []
+    videos: list[str] = []
     bad: list[tuple[str, str]] = []
     for arg in paths:
         p = Path(arg)
         if not p.exists():
             bad.append((arg, "no such file or folder"))
         elif p.is_dir() and image_files(p):
-            videos.append((arg, p.resolve().name))
+            videos.append(arg)
         elif p.is_dir():
             inside = [
                 q for q in p.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS
             ]
             if not inside:
                 bad.append((arg, "folder has no images and no videos"))
-            for q in sorted(inside, key=lambda q: natural_key(q.name)):
-                videos.append((str(q), q.stem))
+            videos += [str(q) for q in sorted(inside, key=lambda q: natural_key(q.name))]
         else:
-            videos.append((arg, p.stem))
+            videos.append(arg)
     seen: set[Path] = set()
     unique = []
-    for src, name in videos:  # the same video given twice is labelled once
+    for src in videos:  # the same video given twice is labelled once
         if Path(src).resolve() not in seen:
             seen.add(Path(src).resolve())
-            unique.append((src, name))
-    used: dict[str, int] = {}
-    named = []
-    for src, name in unique:  # distinct output folders for equal names, in input order
-        used[name] = used.get(name, 0) + 1
-        named.append((src, name if used[name] == 1 else f"{name}-{used[name]}"))
-    return named, bad
-
-
-def _is_complete(folder: Path) -> bool:
-    try:
-        meta = json.loads((folder / "labels.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("format") == "pympas-labelset"
+            unique.append(src)
+    return list(zip(unique, output_names(unique), strict=True)), bad
 
 
 def _init_worker(lock: Any, slots: Any, stop: Any) -> None:
@@ -88,11 +81,12 @@ def _label_one(
     src: str, out: str, params: dict[str, Any], overwrite: bool, overlays: bool, progress: bool
 ) -> tuple[str, str, str]:
     """Label one video into ``out``; returns (source, status, message), status ok/skipped/failed."""
-    from pympas.labels import LabelSetWriter, NoMotionWarning, Stopped, label_stream
+    from pympas.labels import NoMotionWarning, Stopped, label_stream
+    from pympas.labelset import LabelSetWriter, is_complete
 
     folder = Path(out)
     if folder.exists() and not overwrite:
-        if _is_complete(folder):
+        if is_complete(folder):
             return src, "skipped", "complete label set exists (use --overwrite to redo)"
         return src, "failed", f"{folder} exists and is not a label set (use --overwrite)"
     bar = {"position": _SLOT, "leave": False}
@@ -125,31 +119,22 @@ def _label_one(
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from pympas.labels import _check_params
+    from pympas.labels import check_params
 
     try:
-        params = _check_params(
-            args.stride,
-            args.radius,
-            args.k,
-            None,
-            args.max_particles,
-            args.min_speed,
-            args.min_cluster_size,
-            "auto",
-        )
+        params = check_params(
+            args.stride, args.radius, args.k, None, args.max_particles, args.min_speed,
+            args.min_cluster_size, args.device,
+        )  # fmt: skip
     except (TypeError, ValueError) as exc:
-        print(f"pympas label: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("label", exc, 2)
     if args.jobs < 1:
-        print(f"pympas label: error: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
-        return 2
+        return fail("label", f"--jobs must be >= 1, got {args.jobs}", 2)
     out = Path(args.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"pympas label: error: cannot create the output folder {out}: {exc}", file=sys.stderr)
-        return 2
+        return fail("label", f"cannot create the output folder {out}: {exc}", 2)
     videos, bad = expand_inputs(args.inputs)
     results: list[tuple[str, str, str]] = [(p, "failed", why) for p, why in bad]
     jobs = [
@@ -170,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             "pympas label: interrupted; finished label sets are kept, none is half-written",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
     overall.close()
     return _summary(results)
 
@@ -241,24 +226,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="video files, folders of images, or folders of videos",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--stride", type=int, default=20, help="label one frame in STRIDE (default 20)")
+    options = {
+        "stride": (int, "label one frame in STRIDE"),
+        "radius": (float, "CRM disc radius in pixels"),
+        "k": (int, "neighbours K per particle"),
+        "max_particles": (int, "most KLT tracks"),
+        "min_speed": (float, "static below this many pixels per frame"),
+        "min_cluster_size": (int, "smaller collective clusters are outliers"),
+    }
+    for name, (kind, text) in options.items():
+        value = default(label, name)
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=kind, default=value,
+            help=f"{text} (default {value:g})",
+        )  # fmt: skip
     p.add_argument(
-        "--radius", type=float, default=20, help="CRM disc radius in pixels (default 20)"
-    )
-    p.add_argument("--k", type=int, default=20, help="neighbours K per particle (default 20)")
-    p.add_argument("--max-particles", type=int, default=3000, help="most KLT tracks (default 3000)")
-    p.add_argument(
-        "--min-speed",
-        type=float,
-        default=0.3,
-        help="static below this many pixels per frame (default 0.3)",
-    )
-    p.add_argument(
-        "--min-cluster-size",
-        type=int,
-        default=10,
-        help="smaller collective clusters are outliers (default 10)",
-    )
+        "--device", default=default(label, "device"),
+        help=f"where collectiveness and CRM run: {DEVICE_HELP}",
+    )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
     p.add_argument(

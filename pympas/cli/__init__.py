@@ -1,7 +1,9 @@
 """The ``pympas`` command: one sub-command per stage of the pipeline.
 
-Each sub-command lives in its own module, which provides ``register(subparsers)``; modules are
-imported only when needed so that ``pympas --help`` stays fast and light.
+Each sub-command lives in its own module of this package, which provides
+``register(subparsers)`` and a ``run(args)`` that calls the library; options take their
+defaults from the library's signatures (:func:`pympas.cli._common.default`). The library
+itself is imported only when a command runs, so ``pympas --help`` stays fast and light.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from pympas._version import __version__
 
 # name -> module providing register(subparsers); order is the order shown in --help.
 SUBCOMMANDS: dict[str, str] = {
-    "example": "pympas.example",
-    "synth": "pympas.synth.cli",
-    "label": "pympas.label_cli",
-    "segment": "pympas.segmentation",
-    "evaluate": "pympas.evaluation",
-    "demo": "pympas.demo",
+    "example": "pympas.cli.example",
+    "synth": "pympas.cli.synth",
+    "label": "pympas.cli.label",
+    "train": "pympas.cli.train",
+    "segment": "pympas.cli.segment",
+    "evaluate": "pympas.cli.evaluate",
+    "demo": "pympas.cli.demo",
 }
 
 

@@ -7,10 +7,11 @@ pympas synth suite OUT [--seed S] [--frames F] [--size WxH]
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
+from pympas.cli._common import default, fail
 from pympas.synth.scenarios import SCENARIOS
+from pympas.synth.scene import render_scene
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -40,12 +41,11 @@ def _int_at_least(minimum: int):
 
 
 def _fail(msg: str) -> int:
-    print(f"pympas synth: error: {msg}", file=sys.stderr)
-    return 2
+    return fail("synth", msg, 2)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pympas.synth.scene import render_scene, render_suite
+    from pympas.synth.scene import render_suite
 
     if args.out and args.out_pos and args.out != args.out_pos:
         return _fail(f"two different outputs given: {args.out_pos!r} and -o {args.out!r}")
@@ -87,11 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"one of {', '.join(SCENARIOS)}, or 'suite' for all six")  # fmt: skip
     p.add_argument("out_pos", nargs="?", metavar="OUT", help="output directory (or use -o)")
     p.add_argument("-o", "--out", help="output directory (must not exist unless --overwrite)")
-    p.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
+    seed, frames = default(render_scene, "seed"), default(render_scene, "frames")
+    w, h = default(render_scene, "size")
+    p.add_argument("--seed", type=_int_at_least(0), default=seed, help=f"random seed ({seed})")
     p.add_argument(
-        "--frames", type=_int_at_least(1), default=300, help="frames per scene (default 300)"
+        "--frames", type=_int_at_least(1), default=frames, help=f"frames per scene ({frames})"
     )
-    p.add_argument("--size", type=_size, default=(640, 480), help="WxH (default 640x480)")
+    p.add_argument("--size", type=_size, default=(w, h), help=f"WxH (default {w}x{h})")
     p.add_argument("--density", type=float, default=None,
                    help="head-count factor, single scenes only (default 1.0)")  # fmt: skip
     p.add_argument("--no-distractors", action="store_true", help="no passing cars")

@@ -1,4 +1,9 @@
-"""Circular Region Merging (CRM, MPASNet Sec. 2.2): the union of discs around kept particles."""
+"""Circular Region Merging (CRM, MPASNet Sec. 2.2): the pseudo-mask is the union of discs of
+radius r around the particles that collective merging kept.
+
+:func:`rasterize_circles` paints discs around given centres (native kernels, CPU or CUDA);
+:func:`crm_masks` is the CRM step of the pipeline: the kept particles of each frame -> masks.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pympas import _cuda_dispatch, _validate
+import pympas._cuda_dispatch as _cuda_dispatch
+import pympas._validate as _validate
 from pympas._backend import native
+from pympas.device import is_cuda
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["rasterize_circles"]
+__all__ = ["crm_masks", "rasterize_circles"]
 
 
 def rasterize_circles(
@@ -50,7 +57,7 @@ def rasterize_circles(
         >>> m[0].astype(int).sum()
         5
     """
-    if _cuda_dispatch.is_cuda(device):
+    if is_cuda(device):
         return _cuda_dispatch.rasterize_circles(
             centers, offsets, height, width, radius, device, out=out
         )
@@ -65,3 +72,41 @@ def rasterize_circles(
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
     return native().rasterize_circles(centers, offsets, height, width, radius)
+
+
+def crm_masks(
+    points: np.ndarray,
+    keep: np.ndarray,
+    offsets: np.ndarray,
+    height: int,
+    width: int,
+    radius: float = 20,
+    *,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """CRM pseudo-masks of a ragged batch of frames: discs of ``radius`` around kept particles.
+
+    Args:
+        points: (N, 2) particle positions (x, y), frames concatenated.
+        keep: (N,) bool, the particles collective merging kept (``Collectiveness.keep``).
+        offsets: (F+1,) frame f holds rows ``offsets[f]:offsets[f+1]``.
+        height, width: mask size H, W.
+        radius: disc radius in pixels (the paper: 20).
+        device: where the discs are painted (see :func:`rasterize_circles`); the masks are
+            returned as NumPy either way.
+
+    Returns:
+        (F, H, W) bool masks.
+
+    Example:
+        >>> pts = np.array([[2.0, 2.0], [9.0, 9.0]])
+        >>> crm_masks(pts, np.array([True, False]), np.array([0, 2]), 5, 5, 1)[0].sum()
+        np.int64(5)
+    """
+    keep = np.asarray(keep, dtype=bool)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    kept_offsets = np.searchsorted(np.flatnonzero(keep), offsets).astype(np.int64)
+    masks = rasterize_circles(
+        np.asarray(points)[keep], kept_offsets, height, width, radius, device=device
+    )
+    return masks if isinstance(masks, np.ndarray) else masks.cpu().numpy()

@@ -1,0 +1,105 @@
+"""``pympas train`` (alias ``pympas-train``): train MPASNet on label sets from ``pympas label``.
+
+    pympas train LABELSET_DIR... -o RUN_DIR [--arch w48|w32|w18|w18-small] [--steps N]
+                 [--batch-size B] [--crop S] [--pretrained PATH] [--resume [CKPT]]
+                 [--device DEV] [--amp|--no-amp] [--no-air] [--air-mode standardized|raw]
+                 [--no-sfa] [--loss dice|dice-literal|ce] [--no-siamese]
+
+Defaults come from :class:`pympas.config.TrainConfig`; torch is imported only when training
+starts, so building the parser stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pympas._version import __version__
+from pympas.config import AIR_MODES, ARCHS, LOSSES, TrainConfig
+from pympas.device import DEVICE_HELP
+
+DESCRIPTION = "Train MPASNet on pseudo-labelled label sets (written by `pympas label`)."
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of ``pympas train`` / ``pympas-train`` (on ``parser`` if given)."""
+    d = TrainConfig()
+    p = parser or argparse.ArgumentParser(prog="pympas-train", description=DESCRIPTION)
+    p.add_argument("labelsets", nargs="*", metavar="LABELSET_DIR", help="label set directories")
+    p.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run directory")
+    p.add_argument("--arch", choices=ARCHS, help="HRNet (default: w48 on CUDA, w18-small on CPU)")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"SGD steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
+    p.add_argument("--crop", type=int, default=d.crop, help=f"crop size (default {d.crop})")
+    p.add_argument("--pretrained", metavar="PATH", help="ImageNet HRNet weights (local file)")
+    p.add_argument(
+        "--resume", nargs="?", const="last", metavar="CKPT",
+        help="continue from CKPT (default RUN_DIR/checkpoint_last.pt)",
+    )  # fmt: skip
+    p.add_argument("--device", default=d.device, help=DEVICE_HELP)
+    p.add_argument(
+        "--amp", action=argparse.BooleanOptionalAction, default=None,
+        help="bf16 autocast (default: on for CUDA)",
+    )  # fmt: skip
+    p.add_argument("--no-air", dest="air", action="store_false", help="ablation: no L_AIR")
+    p.add_argument(
+        "--air-mode", choices=AIR_MODES, default=d.air_mode,
+        help="L_AIR on standardised channels (default) or on raw features (Eq. 7 as printed)",
+    )  # fmt: skip
+    p.add_argument("--no-sfa", dest="sfa", action="store_false", help="ablation: no SFA")
+    p.add_argument("--no-siamese", dest="siamese", action="store_false", help="MPASNet*")
+    p.add_argument("--loss", choices=LOSSES, default=d.loss, help="L_SEG (default dice)")
+    p.add_argument("--w-air", type=float, default=d.w_air, help="weight of L_AIR")
+    p.add_argument("--w-seg", type=float, default=d.w_seg, help="weight of L_SEG")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"base learning rate ({d.lr})")
+    for name in ("scale_min", "scale_max", "brightness", "contrast", "saturation", "hue"):
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=float, default=getattr(d, name),
+            help=f"augmentation (default {getattr(d, name)})",
+        )  # fmt: skip
+    p.add_argument("--grayscale-p", type=float, default=d.grayscale_p, help="augmented branch")
+    p.add_argument("--save-every", type=int, default=d.save_every, help="checkpoint interval")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="log interval")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--workers", dest="num_workers", type=int, default=d.num_workers)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--version", action="version", version=f"pympas {__version__}")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train as the parsed options say; 2 with a message naming the problem on bad input."""
+    from pympas.model.checkpoint import LAST
+    from pympas.train import train
+
+    fields = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    cfg = TrainConfig(**fields)
+    if not cfg.labelsets and cfg.resume is None:
+        print("pympas-train: error: at least one LABELSET_DIR is needed (or --resume)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        out = train(cfg)
+    except (ValueError, FileNotFoundError, FloatingPointError) as exc:
+        print(f"pympas-train: error: {exc}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run directory: {out} (last checkpoint: {os.path.join(out, LAST)})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``pympas-train``: the same as ``pympas train``."""
+    return run(build_parser().parse_args(argv))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train MPASNet on label sets", description=DESCRIPTION)
+    build_parser(p)
+    p.set_defaults(func=run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""What defines a training run of MPASNet: :class:`TrainConfig`, torch-free.
+
+The config is stored in every run's ``config.json`` and every checkpoint, so a run can be
+resumed exactly and a checkpoint loaded for inference; ``pympas train`` takes its option
+defaults from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: HRNetV2 architectures (``pympas.model.hrnet.CONFIGS`` holds their definitions)
+ARCHS = ("w18-small", "w18", "w32", "w48")
+#: L_SEG variants: soft Dice (default), Eq. 6 as printed, binary cross entropy
+LOSSES = ("dice", "dice-literal", "ce")
+#: L_AIR variants: MSE on standardised channels (default), Eq. 7 on raw features
+AIR_MODES = ("standardized", "raw")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in config.json and every checkpoint).
+
+    ``arch=None`` picks w48 on CUDA and w18-small on CPU; ``device`` is any spec of
+    :mod:`pympas.device` (``"auto"``: CUDA when available; None means "auto"); ``amp=None``
+    enables bf16 autocast on CUDA only. ``batch_size`` is per process.
+    Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
+    ablations (``siamese=False`` is MPASNet*: no augmented branch at all).
+    """
+
+    labelsets: list[str] = field(default_factory=list)
+    out: str = ""
+    arch: str | None = None
+    steps: int = 10000
+    batch_size: int = 8
+    crop: int = 512
+    pretrained: str | None = None
+    resume: str | None = None
+    device: str | None = "auto"
+    amp: bool | None = None
+    air: bool = True
+    air_mode: str = "standardized"
+    sfa: bool = True
+    siamese: bool = True
+    loss: str = "dice"
+    w_air: float = 1.0
+    w_seg: float = 1.0
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    scale_min: float = 0.5
+    scale_max: float = 2.0
+    flip_p: float = 0.5
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_p: float = 0.2
+    save_every: int = 1000
+    log_every: int = 10
+    seed: int = 0
+    num_workers: int = 2
+    progress: bool = True
+
+
+#: fields a resumed run may change; all others must match the checkpoint
+RESUME_OVERRIDES = ("steps", "device", "save_every", "log_every", "num_workers", "out", "progress")
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """ValueError naming the field of ``cfg`` that is out of range."""
+    if not cfg.out:
+        raise ValueError("out: a run directory is needed (-o RUN_DIR)")
+    if cfg.arch is not None and cfg.arch not in ARCHS:
+        raise ValueError(f"arch must be one of {list(ARCHS)}, got {cfg.arch!r}")
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {cfg.loss!r}")
+    if cfg.air_mode not in AIR_MODES:
+        raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
+    for name in ("steps", "batch_size", "crop", "save_every", "log_every"):
+        if int(getattr(cfg, name)) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {cfg.num_workers}")
+    if not 0 < cfg.scale_min <= cfg.scale_max:
+        raise ValueError(f"need 0 < scale_min <= scale_max, got {cfg.scale_min}, {cfg.scale_max}")

@@ -1,0 +1,396 @@
+"""The label-set format: one folder of pseudo-labels per video, written by ``pympas label`` and
+:meth:`LabelSet.save`, read by :meth:`LabelSet.load`, the training data, ``pympas evaluate`` and
+the resume check of ``pympas label``. This module is the format's only definition.
+
+A label set ``DIR/`` holds:
+
+- ``labels.json``: ``{"format": "pympas-labelset", "format_version": 1, "pympas_version",
+  "source", "height", "width", "params", "frame_count", "frames": [...]}``, one record per
+  labelled frame: ``index`` (frame number in the video), ``image`` and ``mask`` (paths relative
+  to DIR), ``tracked``, ``moving``, ``kept``, ``coverage``;
+- ``frames/NNNNNN.png``: the labelled frames (colour), ``masks/NNNNNN.png``: the CRM
+  pseudo-masks (0/255), NNNNNN the frame number;
+- ``particles.npz``: positions, velocities, phi, cluster, keep of the moving particles of every
+  labelled frame, concatenated, with ``offsets`` (L+1,);
+- ``overlays/NNNNNN.png`` (optional): Fig. 3 style pictures.
+
+A folder is a complete label set exactly when :func:`read_meta` accepts it: ``labels.json`` is
+written last, inside a temporary folder that is renamed into place when everything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pympas._version import __version__
+from pympas.files import AtomicFolder, write_png, write_text_atomic
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LabelSet",
+    "LabelSetError",
+    "LabelSetWriter",
+    "LabelledFrame",
+    "Particles",
+    "is_complete",
+    "read_meta",
+]
+
+FORMAT = "pympas-labelset"
+FORMAT_VERSION = 1
+META = "labels.json"
+FRAMES = "frames"
+MASKS = "masks"
+OVERLAYS = "overlays"
+PARTICLES = "particles.npz"
+#: per-frame counts kept in labels.json
+COUNTS = ("tracked", "moving", "kept", "coverage")
+
+
+class LabelSetError(ValueError):
+    """A label-set folder that cannot be read; the message names the file."""
+
+
+def _frame_file(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked ``labels.json`` of the label set at ``path``.
+
+    Checks the format name and version, the frame size, and that ``frames`` lists at least one
+    record with an ``index``, an ``image`` and a ``mask`` whose files exist, and that
+    ``particles.npz`` exists. Files are not decoded here.
+
+    Raises:
+        LabelSetError: (a ValueError) naming the file that is missing or wrong.
+    """
+    root = Path(path)
+    meta_path = root / META
+    if not root.is_dir():
+        raise LabelSetError(f"{root}: label set folder not found")
+    if not meta_path.is_file():
+        raise LabelSetError(f"{meta_path}: missing; {root} is not a complete label set")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabelSetError(f"{meta_path}: unreadable ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise LabelSetError(f"{meta_path}: not a {FORMAT} file (format={found!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise LabelSetError(
+            f"{meta_path}: unsupported format_version {meta.get('format_version')!r} "
+            f"(this pympas reads {FORMAT_VERSION})"
+        )
+    try:
+        meta["height"], meta["width"] = int(meta["height"]), int(meta["width"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LabelSetError(f"{meta_path}: no valid height/width") from exc
+    records = meta.get("frames")
+    if not isinstance(records, list) or not records:
+        raise LabelSetError(f"{meta_path}: label set is empty (no frames)")
+    for rec in records:
+        if not isinstance(rec, dict) or not {"index", "image", "mask"} <= set(rec):
+            raise LabelSetError(f"{meta_path}: frame entry without index/image/mask: {rec!r}")
+        for key in ("image", "mask"):
+            if not (root / rec[key]).is_file():
+                raise LabelSetError(f"{root / rec[key]}: missing ({meta_path} lists it)")
+    if not (root / PARTICLES).is_file():
+        raise LabelSetError(f"{root / PARTICLES}: missing; {root} is not a complete label set")
+    return meta
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True if ``path`` holds a complete label set (see :func:`read_meta`)."""
+    try:
+        read_meta(path)
+    except LabelSetError:
+        return False
+    return True
+
+
+def is_labelset(path: str | os.PathLike) -> bool:
+    """True if ``path`` looks like a label set (it has a ``labels.json``), complete or not."""
+    return (Path(path) / META).is_file()
+
+
+def masks_folder(path: str | os.PathLike) -> Path:
+    """The folder of a label set's pseudo-masks."""
+    return Path(path) / MASKS
+
+
+@dataclass(frozen=True)
+class Particles:
+    """The moving particles of one labelled frame (those that entered the graph).
+
+    Attributes:
+        positions: (n, 2) float64 (x, y) pixel positions.
+        velocities: (n, 2) float64 pixels per frame.
+        phi: (n,) float64 individual collectiveness (Eq. 5).
+        cluster: (n,) int64 collective-merging cluster, 1..C, 0 = outlier.
+        keep: (n,) bool, in a cluster (these paint the CRM mask).
+    """
+
+    positions: np.ndarray
+    velocities: np.ndarray
+    phi: np.ndarray
+    cluster: np.ndarray
+    keep: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.phi)
+
+
+@dataclass(frozen=True)
+class LabelledFrame:
+    """One labelled frame as it leaves the pipeline."""
+
+    index: int
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    mask: np.ndarray  # (H, W) bool
+    particles: Particles
+    tracked: int
+
+    def record(self) -> dict[str, Any]:
+        name = _frame_file(self.index)
+        return {
+            "index": self.index,
+            "image": f"{FRAMES}/{name}",
+            "mask": f"{MASKS}/{name}",
+            "tracked": self.tracked,
+            "moving": len(self.particles),
+            "kept": int(self.particles.keep.sum()),
+            "coverage": float(self.mask.mean()),
+        }
+
+
+@dataclass
+class LabelSet:
+    """Pseudo-labels of one video.
+
+    Attributes:
+        source: the video the labels come from.
+        frame_indices: (L,) int64 frame numbers that got a pseudo-label.
+        frames: (L, H, W, 3) uint8 RGB labelled frames.
+        masks: (L, H, W) bool CRM pseudo-masks.
+        particles: L :class:`Particles`, the moving particles of each labelled frame.
+        params: the labelling parameters (as recorded in labels.json).
+        counts: L dicts with tracked, moving, kept, coverage.
+        frame_count: frames in the video.
+        pympas_version: the version that made the labels.
+    """
+
+    source: str
+    frame_indices: np.ndarray
+    frames: np.ndarray
+    masks: np.ndarray
+    particles: list[Particles]
+    params: dict[str, Any]
+    counts: list[dict[str, Any]] = field(default_factory=list)
+    frame_count: int | None = None
+    pympas_version: str = __version__
+
+    def __len__(self) -> int:
+        return len(self.frame_indices)
+
+    @property
+    def height(self) -> int:
+        return int(self.masks.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.masks.shape[2])
+
+    def _labelled(self, i: int) -> LabelledFrame:
+        return LabelledFrame(
+            int(self.frame_indices[i]),
+            self.frames[i],
+            self.masks[i],
+            self.particles[i],
+            int(self.counts[i]["tracked"]) if self.counts else len(self.particles[i]),
+        )
+
+    def overlay(self, i: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB picture of labelled frame ``i`` (Fig. 3 style, see
+        :func:`pympas.draw.draw_particles`)."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"labelled frame {i} out of range for {len(self)} labelled frames")
+        from pympas.draw import draw_particles
+
+        return draw_particles(self.frames[i], self.masks[i], self.particles[i])
+
+    def save(
+        self, out_dir: str | os.PathLike, overwrite: bool = False, overlays: bool = False
+    ) -> Path:
+        """Write the label set (labels.json, frames/, masks/, particles.npz; overlays/ if asked).
+
+        The folder is written under a temporary name and renamed when complete, so it is never
+        left half-written. An existing ``out_dir`` raises FileExistsError unless ``overwrite``.
+        """
+        meta = {
+            "source": self.source,
+            "height": self.height,
+            "width": self.width,
+            "params": self.params,
+            "frame_count": self.frame_count,
+        }
+        with LabelSetWriter(out_dir, overwrite=overwrite, overlays=overlays) as writer:
+            for i in range(len(self)):
+                writer.add(self._labelled(i))
+            writer.finish(meta)
+        return Path(out_dir)
+
+    def masks_by_frame(self) -> dict[int, np.ndarray]:
+        """The pseudo-masks as frame index -> (H, W) bool."""
+        return {int(i): m for i, m in zip(self.frame_indices, self.masks, strict=True)}
+
+    def select(self, positions: Sequence[int] | np.ndarray) -> LabelSet:
+        """The label set of the labelled frames at ``positions`` (0-based, in this set)."""
+        idx = np.asarray(positions, dtype=np.int64)
+        return dataclasses.replace(
+            self,
+            frame_indices=self.frame_indices[idx],
+            frames=self.frames[idx],
+            masks=self.masks[idx],
+            particles=[self.particles[i] for i in idx],
+            counts=[self.counts[i] for i in idx] if self.counts else [],
+        )
+
+    def split_alternate(self) -> tuple[LabelSet, LabelSet]:
+        """(labelled frames 0, 2, 4, ...; labelled frames 1, 3, 5, ...): the first half trains,
+        the second is held out, so that no score is taken on a frame a network trained on."""
+        if len(self) < 2:
+            raise ValueError(
+                f"{self.source}: {len(self)} labelled frame(s); at least 2 are needed to hold "
+                "one out (use more frames or a smaller stride)"
+            )
+        every = np.arange(len(self))
+        return self.select(every[0::2]), self.select(every[1::2])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LabelSet:
+        """Read a label set written by :meth:`save` or ``pympas label``."""
+        import cv2
+
+        root = Path(path)
+        meta = read_meta(root)
+        h, w = meta["height"], meta["width"]
+        records = meta["frames"]
+        frames = np.zeros((len(records), h, w, 3), dtype=np.uint8)
+        masks = np.zeros((len(records), h, w), dtype=bool)
+        for i, rec in enumerate(records):
+            img = cv2.imread(str(root / rec["image"]), cv2.IMREAD_COLOR)
+            mask = cv2.imread(str(root / rec["mask"]), cv2.IMREAD_GRAYSCALE)
+            for name, arr in ((rec["image"], img), (rec["mask"], mask)):
+                if arr is None or arr.shape[:2] != (h, w):
+                    raise LabelSetError(f"{root / name}: missing, unreadable or not {w}x{h}")
+            frames[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            masks[i] = mask > 127
+        npz_path = root / PARTICLES
+        try:
+            with np.load(npz_path) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        except (OSError, ValueError) as exc:
+            raise LabelSetError(f"{npz_path}: unreadable ({exc})") from exc
+        offsets = arrays["offsets"]
+        if len(offsets) != len(records) + 1:
+            raise LabelSetError(f"{npz_path}: offsets do not match the {len(records)} frames")
+        particles = [
+            Particles(
+                *(
+                    arrays[key][lo:hi]
+                    for key in ("positions", "velocities", "phi", "cluster", "keep")
+                )
+            )
+            for lo, hi in itertools.pairwise(offsets)
+        ]
+        counts = [{key: rec[key] for key in COUNTS} for rec in records]
+        return cls(
+            source=meta["source"],
+            frame_indices=np.array([rec["index"] for rec in records], dtype=np.int64),
+            frames=frames,
+            masks=masks,
+            particles=particles,
+            params=meta["params"],
+            counts=counts,
+            frame_count=meta.get("frame_count"),
+            pympas_version=meta.get("pympas_version", ""),
+        )
+
+
+class LabelSetWriter:
+    """Streams labelled frames into a temporary folder beside ``out_dir`` and renames it into
+    place on :meth:`finish` (a :class:`pympas.files.AtomicFolder`); leaving the ``with`` block
+    without finishing removes it."""
+
+    def __init__(self, out_dir: str | os.PathLike, overwrite: bool = False, overlays: bool = False):
+        self.out_dir = Path(out_dir)
+        if self.out_dir.exists() and not overwrite:
+            raise FileExistsError(
+                f"{self.out_dir}: already exists (pass overwrite=True to replace it)"
+            )
+        self._folder = AtomicFolder(self.out_dir, overwrite=overwrite)
+        self.tmp = self._folder.path
+        for sub in (FRAMES, MASKS) + ((OVERLAYS,) if overlays else ()):
+            (self.tmp / sub).mkdir()
+        self.overlays = overlays
+        self.records: list[dict[str, Any]] = []
+        self._parts: list[Particles] = []
+        self._done = False
+
+    def __enter__(self) -> LabelSetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._done:
+            self._folder.discard()
+
+    def add(self, item: LabelledFrame) -> None:
+        """Write one labelled frame's image, mask (and overlay) into the temporary folder."""
+        rec = item.record()
+        write_png(self.tmp / rec["image"], item.image)
+        write_png(self.tmp / rec["mask"], item.mask)
+        if self.overlays:
+            from pympas.draw import draw_particles
+
+            over = draw_particles(item.image, item.mask, item.particles)
+            write_png(self.tmp / OVERLAYS / _frame_file(item.index), over)
+        self.records.append(rec)
+        self._parts.append(item.particles)
+
+    def finish(self, meta: dict[str, Any]) -> Path:
+        """Write particles.npz and labels.json, then move the folder to ``out_dir``."""
+        parts = self._parts
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+
+        def cat(key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+            arrays = [getattr(p, key) for p in parts]
+            return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(shape, dtype)
+
+        np.savez_compressed(
+            self.tmp / PARTICLES,
+            positions=cat("positions", (0, 2), np.float64),
+            velocities=cat("velocities", (0, 2), np.float64),
+            phi=cat("phi", (0,), np.float64),
+            cluster=cat("cluster", (0,), np.int64),
+            keep=cat("keep", (0,), bool),
+            offsets=offsets,
+        )
+        doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pympas_version": __version__}
+        doc.update(meta)
+        doc["frames"] = self.records
+        write_text_atomic(self.tmp / META, json.dumps(doc, indent=1) + "\n")
+        self._folder.commit()
+        self._done = True
+        return self.out_dir
