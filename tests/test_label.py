@@ -9,7 +9,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from label_scenes import BLOBS, HEIGHT, WIDTH, blob_boxes, moving_blobs, write_video
+from helpers.scenes import BLOBS, HEIGHT, WIDTH, blob_boxes, moving_blobs, write_video
 
 import pympas
 from pympas.labels import NoMotionWarning

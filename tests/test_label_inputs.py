@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from label_scenes import moving_blobs, write_video
+from helpers.scenes import moving_blobs, write_video
 
 import pympas
 from pympas.video import VideoError

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
-from _train_labelset import write_labelset  # noqa: E402
+from helpers.labelsets import write_labelset  # noqa: E402
 
 from pympas.model.data import LabelSetDataset  # noqa: E402
 from pympas.train import TrainConfig, load_model, main, read_checkpoint, train  # noqa: E402
@@ -24,11 +24,6 @@ TINY = dict(arch="w18-small", batch_size=2, crop=64, num_workers=0, progress=Fal
 def _log(run):
     with open(os.path.join(run, "log.jsonl")) as fh:
         return [json.loads(line) for line in fh]
-
-
-@pytest.fixture(scope="module")
-def labelset(tmp_path_factory):
-    return write_labelset(tmp_path_factory.mktemp("ls") / "set", n_frames=4)
 
 
 @pytest.fixture(scope="module")
