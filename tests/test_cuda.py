@@ -21,17 +21,12 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers.strategies import SETTINGS, couplings, crowds, disc_sets
+from hypothesis import given, settings
 from hypothesis import strategies as st
-
-# The generators of ragged random crowds shared with the CPU property tests (tests/ is on
-# sys.path under pytest).
-from test_native_matches_reference import couplings, crowds
 
 import pympas
 from pympas import _cuda_dispatch, reference
-
-SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 
 def _gpu_usable() -> bool:
@@ -216,28 +211,6 @@ def test_gpu_phi_and_collectiveness_match_cpu_and_reference(data):
     if len(points) <= 150:  # the dense reference, frame by frame
         ref = reference.collectiveness_batch(points, velocities, offsets, k, z, clamp, 5)
         np.testing.assert_allclose(phi, ref["phi"], rtol=1e-9, atol=1e-12 * scale)
-
-
-@st.composite
-def disc_sets(draw):
-    """(centers (N, 2), offsets (F+1,), height, width, radius): centers inside and outside the
-    image, integer and half-integer coordinates (exact boundary pixels), widths that do and do not
-    allow 16-byte stores, images spanning several GPU tiles (32 rows x 2048 columns)."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    height = draw(st.sampled_from([1, 7, 33, 70]))
-    width = draw(st.sampled_from([1, 13, 16, 48, 2049, 2100, 4096]))
-    radius = draw(st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 20.0, 1e6]))
-    n_frames = draw(st.integers(0, 4))
-    sizes = rng.integers(0, 40, n_frames)
-    n = int(sizes.sum())
-    kind = draw(st.sampled_from(["float", "integer", "half"]))
-    centers = rng.uniform(-30, 30, (n, 2)) + rng.uniform(0, 1, (n, 2)) * [width, height]
-    if kind == "integer":
-        centers = np.round(centers)
-    elif kind == "half":
-        centers = np.round(centers * 2) / 2
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return centers, offsets, height, width, radius
 
 
 @pytest.mark.cuda
