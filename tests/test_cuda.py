@@ -1,13 +1,17 @@
-"""The CUDA backend (pympas._cuda, device="cuda").
+"""The CUDA backend (pympas._cuda, device="cuda"): behaviours only the CUDA path has.
 
-Tests marked ``cuda`` need a CUDA device and skip without one; they check CUDA == CPU native ==
-NumPy reference on random inputs. The other tests run everywhere: the ``device`` keyword's
-errors on a machine without a GPU, the lazy import of torch and pympas._cuda, and that the
-extension was built and imports (static CUDA runtime, no driver needed) wherever nvcc exists.
+Tests marked ``cuda`` need a CUDA device and skip without one: CUDA tensors as inputs, ``out=``
+tensors on the caller's stream, the K <= 64 limit, results on the requested device, and phi and
+clusters against the CPU kernel and the NumPy reference. The properties that CPU and CUDA share
+(KNN, correlations and masks equal to the NumPy reference bit for bit) are the ``cuda`` runs of
+the ``device``-parametrised tests in test_native_matches_reference.py. The other tests here run
+everywhere: the ``device`` keyword's errors on a machine without a GPU, the lazy import of torch
+and pympas._cuda, and that the extension was built and imports (static CUDA runtime, no driver
+needed) wherever nvcc exists.
 
 On a GPU machine, also run the GPU tests under the memory checker once:
 
-    compute-sanitizer --tool memcheck --leak-check full pytest -m cuda tests/test_cuda.py
+    compute-sanitizer --tool memcheck --leak-check full pytest -m cuda tests/
 """
 
 from __future__ import annotations
@@ -21,26 +25,16 @@ import sys
 
 import numpy as np
 import pytest
-from helpers.strategies import SETTINGS, couplings, crowds, disc_sets
+from helpers.devices import cuda_unavailable_reason
+from helpers.strategies import SETTINGS, couplings, crowds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pympas
 from pympas import _cuda_dispatch, reference
 
-
-def _gpu_usable() -> bool:
-    try:
-        import torch
-
-        from pympas import _cuda
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available()) and _cuda.device_count() > 0
-
-
-GPU = _gpu_usable()
-needs_gpu = pytest.mark.skipif(not GPU, reason="needs a CUDA device")
+GPU = cuda_unavailable_reason() is None
+needs_gpu = pytest.mark.skipif(not GPU, reason=cuda_unavailable_reason() or "")
 
 
 def _nvcc_present() -> bool:
@@ -173,22 +167,6 @@ def _torch():
 
 @pytest.mark.cuda
 @needs_gpu
-@settings(max_examples=60, **SETTINGS)
-@given(crowd=crowds(max_points=300))
-def test_gpu_knn_correlation_equals_cpu_and_reference_bit_for_bit(crowd):
-    points, velocities, offsets, k = crowd
-    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k, device="cuda")
-    assert nbr.is_cuda and corr.is_cuda
-    cpu_nbr, cpu_corr = pympas.knn_correlation(points, velocities, offsets, k)
-    ref_nbr, ref_corr = reference.knn_correlation(points, velocities, offsets, k)
-    np.testing.assert_array_equal(nbr.cpu().numpy(), cpu_nbr)
-    np.testing.assert_array_equal(corr.cpu().numpy(), cpu_corr)
-    np.testing.assert_array_equal(cpu_nbr, ref_nbr)
-    np.testing.assert_array_equal(cpu_corr, ref_corr)
-
-
-@pytest.mark.cuda
-@needs_gpu
 @settings(max_examples=40, **SETTINGS)
 @given(data=st.data())
 def test_gpu_phi_and_collectiveness_match_cpu_and_reference(data):
@@ -211,21 +189,6 @@ def test_gpu_phi_and_collectiveness_match_cpu_and_reference(data):
     if len(points) <= 150:  # the dense reference, frame by frame
         ref = reference.collectiveness_batch(points, velocities, offsets, k, z, clamp, 5)
         np.testing.assert_allclose(phi, ref["phi"], rtol=1e-9, atol=1e-12 * scale)
-
-
-@pytest.mark.cuda
-@needs_gpu
-@settings(max_examples=60, **SETTINGS)
-@given(case=disc_sets())
-def test_gpu_rasterization_equals_cpu_and_reference_bit_for_bit(case):
-    centers, offsets, height, width, radius = case
-    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device="cuda")
-    assert masks.is_cuda and masks.dtype == _torch().bool
-    cpu = pympas.rasterize_circles(centers, offsets, height, width, radius)
-    np.testing.assert_array_equal(masks.cpu().numpy(), cpu)
-    if width * height * (len(offsets) - 1) <= 200_000:
-        ref = reference.rasterize_circles(centers, offsets, height, width, radius)
-        np.testing.assert_array_equal(cpu, ref)
 
 
 @pytest.mark.cuda

@@ -1,5 +1,8 @@
 """Property tests: the native kernels agree with the dense NumPy reference (pympas.reference).
 
+Tests taking the ``device`` fixture run once on the CPU and once on CUDA (skipped without a GPU):
+the CUDA kernels must give the same KNN, correlations and masks bit for bit.
+
 Inputs are drawn from a seed plus structural choices made by hypothesis: ragged batches with
 empty, one-particle and tiny frames, integer coordinates (many exact distance ties), duplicated
 positions, zero velocities, K from 1 to 64 and z up to 0.99 / K (see helpers/strategies.py).
@@ -10,7 +13,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from helpers.strategies import SETTINGS, couplings, crowds, discs
+from helpers.devices import to_numpy
+from helpers.strategies import SETTINGS, couplings, crowds, disc_sets, discs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,13 +23,15 @@ from pympas import reference
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(crowds(max_points=300))
-def test_knn_correlation_equals_reference_bit_for_bit(crowd):
+@given(crowd=crowds(max_points=300))
+def test_knn_correlation_equals_reference_bit_for_bit(device, crowd):
     points, velocities, offsets, k = crowd
-    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k)
+    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k, device=device)
+    if device == "cuda":
+        assert nbr.is_cuda and corr.is_cuda
     ref_nbr, ref_corr = reference.knn_correlation(points, velocities, offsets, k)
-    np.testing.assert_array_equal(nbr, ref_nbr)
-    np.testing.assert_array_equal(corr, ref_corr)
+    np.testing.assert_array_equal(to_numpy(nbr), ref_nbr)
+    np.testing.assert_array_equal(to_numpy(corr), ref_corr)
 
 
 def assert_collectiveness_matches(points, velocities, offsets, k, z, clamp, min_size):
@@ -117,16 +123,35 @@ def test_individual_collectiveness_near_the_convergence_limit_uses_a_direct_solv
 
 
 @settings(max_examples=200, **SETTINGS)
-@given(discs())
-def test_rasterize_circles_equals_reference_pixel_for_pixel(case):
+@given(case=discs())
+def test_rasterize_circles_equals_reference_pixel_for_pixel(device, case):
     centers, offsets, height, width, radius = case
-    masks = pympas.rasterize_circles(centers, offsets, height, width, radius)
+    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device=device)
     ref = reference.rasterize_circles(
         np.asarray(centers, np.float64), offsets, height, width, radius
     )
+    if device == "cuda":
+        assert masks.is_cuda
+    masks = to_numpy(masks)
     assert masks.dtype == np.bool_
     assert masks.shape == (len(offsets) - 1, height, width)
     np.testing.assert_array_equal(masks, ref)
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(case=disc_sets())
+def test_rasterize_circles_on_images_spanning_gpu_tiles_equals_cpu_and_reference(device, case):
+    centers, offsets, height, width, radius = case
+    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device=device)
+    if device == "cuda":
+        assert masks.is_cuda
+    masks = to_numpy(masks)
+    assert masks.dtype == np.bool_
+    cpu = pympas.rasterize_circles(centers, offsets, height, width, radius)
+    np.testing.assert_array_equal(masks, cpu)
+    if width * height * (len(offsets) - 1) <= 200_000:
+        ref = reference.rasterize_circles(centers, offsets, height, width, radius)
+        np.testing.assert_array_equal(cpu, ref)
 
 
 def test_rasterize_paints_the_inside_part_of_discs_centred_outside_the_image():
