@@ -175,7 +175,7 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
     assert 0.3 < rec["l_seg"] < 2.0  # BCE of an untrained head, not a Dice value in [0, 1)
 
 
-def test_ddp_two_process_gloo_run(labelset, tmp_path):
+def test_ddp_on_two_gloo_processes_trains_with_distinct_random_streams_per_rank(labelset, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     import pympas
