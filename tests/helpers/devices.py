@@ -27,10 +27,6 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
-def gpu_usable() -> bool:
-    return cuda_unavailable_reason() is None
-
-
 # Parameters of the ``device`` fixture (tests/conftest.py). The cuda one carries the ``cuda``
 # mark, so ``pytest -m cuda`` selects it; it is skipped at set-up (naming the reason) without a
 # usable GPU, so collecting the tests never imports torch.
