@@ -54,7 +54,7 @@ def rasterize_circles(
 
     Example:
         >>> m = rasterize_circles(np.array([[2.0, 2.0]]), None, 5, 5, radius=1)
-        >>> m[0].astype(int).sum()
+        >>> int(m[0].sum())
         5
     """
     if is_cuda(device):

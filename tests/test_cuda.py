@@ -1,13 +1,17 @@
-"""The CUDA backend (pympas._cuda, device="cuda").
+"""The CUDA backend (pympas._cuda, device="cuda"): behaviours only the CUDA path has.
 
-Tests marked ``cuda`` need a CUDA device and skip without one; they check CUDA == CPU native ==
-NumPy reference on random inputs. The other tests run everywhere: the ``device`` keyword's
-errors on a machine without a GPU, the lazy import of torch and pympas._cuda, and that the
-extension was built and imports (static CUDA runtime, no driver needed) wherever nvcc exists.
+Tests marked ``cuda`` need a CUDA device and skip without one: CUDA tensors as inputs, ``out=``
+tensors on the caller's stream, the K <= 64 limit, results on the requested device, and phi and
+clusters against the CPU kernel and the NumPy reference. The properties that CPU and CUDA share
+(KNN, correlations and masks equal to the NumPy reference bit for bit) are the ``cuda`` runs of
+the ``device``-parametrised tests in test_native_matches_reference.py. The other tests here run
+everywhere: the ``device`` keyword's errors on a machine without a GPU, the lazy import of torch
+and pympas._cuda, and that the extension was built and imports (static CUDA runtime, no driver
+needed) wherever nvcc exists.
 
 On a GPU machine, also run the GPU tests under the memory checker once:
 
-    compute-sanitizer --tool memcheck --leak-check full pytest -m cuda tests/test_cuda.py
+    compute-sanitizer --tool memcheck --leak-check full pytest -m cuda tests/
 """
 
 from __future__ import annotations
@@ -21,32 +25,17 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from helpers.devices import cuda_unavailable_reason
+from helpers.strategies import SETTINGS, couplings, crowds
+from hypothesis import given, settings
 from hypothesis import strategies as st
-
-# The generators of ragged random crowds shared with the CPU property tests (tests/ is on
-# sys.path under pytest).
-from test_native_matches_reference import couplings, crowds
 
 import pympas
 from pympas import _cuda_dispatch, reference
 from pympas.device import resolve_device
 
-SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-
-
-def _gpu_usable() -> bool:
-    try:
-        import torch
-
-        from pympas import _cuda
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available()) and _cuda.device_count() > 0
-
-
-GPU = _gpu_usable()
-needs_gpu = pytest.mark.skipif(not GPU, reason="needs a CUDA device")
+GPU = cuda_unavailable_reason() is None
+needs_gpu = pytest.mark.skipif(not GPU, reason=cuda_unavailable_reason() or "")
 
 
 def _nvcc_present() -> bool:
@@ -179,22 +168,6 @@ def _torch():
 
 @pytest.mark.cuda
 @needs_gpu
-@settings(max_examples=60, **SETTINGS)
-@given(crowd=crowds(max_points=300))
-def test_gpu_knn_correlation_equals_cpu_and_reference_bit_for_bit(crowd):
-    points, velocities, offsets, k = crowd
-    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k, device="cuda")
-    assert nbr.is_cuda and corr.is_cuda
-    cpu_nbr, cpu_corr = pympas.knn_correlation(points, velocities, offsets, k)
-    ref_nbr, ref_corr = reference.knn_correlation(points, velocities, offsets, k)
-    np.testing.assert_array_equal(nbr.cpu().numpy(), cpu_nbr)
-    np.testing.assert_array_equal(corr.cpu().numpy(), cpu_corr)
-    np.testing.assert_array_equal(cpu_nbr, ref_nbr)
-    np.testing.assert_array_equal(cpu_corr, ref_corr)
-
-
-@pytest.mark.cuda
-@needs_gpu
 @settings(max_examples=40, **SETTINGS)
 @given(data=st.data())
 def test_gpu_phi_and_collectiveness_match_cpu_and_reference(data):
@@ -217,43 +190,6 @@ def test_gpu_phi_and_collectiveness_match_cpu_and_reference(data):
     if len(points) <= 150:  # the dense reference, frame by frame
         ref = reference.collectiveness_batch(points, velocities, offsets, k, z, clamp, 5)
         np.testing.assert_allclose(phi, ref["phi"], rtol=1e-9, atol=1e-12 * scale)
-
-
-@st.composite
-def disc_sets(draw):
-    """(centers (N, 2), offsets (F+1,), height, width, radius): centers inside and outside the
-    image, integer and half-integer coordinates (exact boundary pixels), widths that do and do not
-    allow 16-byte stores, images spanning several GPU tiles (32 rows x 2048 columns)."""
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    height = draw(st.sampled_from([1, 7, 33, 70]))
-    width = draw(st.sampled_from([1, 13, 16, 48, 2049, 2100, 4096]))
-    radius = draw(st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 20.0, 1e6]))
-    n_frames = draw(st.integers(0, 4))
-    sizes = rng.integers(0, 40, n_frames)
-    n = int(sizes.sum())
-    kind = draw(st.sampled_from(["float", "integer", "half"]))
-    centers = rng.uniform(-30, 30, (n, 2)) + rng.uniform(0, 1, (n, 2)) * [width, height]
-    if kind == "integer":
-        centers = np.round(centers)
-    elif kind == "half":
-        centers = np.round(centers * 2) / 2
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return centers, offsets, height, width, radius
-
-
-@pytest.mark.cuda
-@needs_gpu
-@settings(max_examples=60, **SETTINGS)
-@given(case=disc_sets())
-def test_gpu_rasterization_equals_cpu_and_reference_bit_for_bit(case):
-    centers, offsets, height, width, radius = case
-    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device="cuda")
-    assert masks.is_cuda and masks.dtype == _torch().bool
-    cpu = pympas.rasterize_circles(centers, offsets, height, width, radius)
-    np.testing.assert_array_equal(masks.cpu().numpy(), cpu)
-    if width * height * (len(offsets) - 1) <= 200_000:
-        ref = reference.rasterize_circles(centers, offsets, height, width, radius)
-        np.testing.assert_array_equal(cpu, ref)
 
 
 @pytest.mark.cuda

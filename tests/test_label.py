@@ -9,7 +9,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from label_scenes import BLOBS, HEIGHT, WIDTH, blob_boxes, moving_blobs, write_video
+from helpers.scenes import BLOBS, HEIGHT, WIDTH, blob_boxes, moving_blobs, write_video
 
 import pympas
 from pympas.labels import NoMotionWarning
@@ -108,7 +108,7 @@ def test_folder_of_images_is_read_in_natural_order(tmp_path, video):
     assert from_folder.source == str(tmp_path)
 
 
-def test_iterable_of_frames_and_video_file(tmp_path, video):
+def test_iterable_of_frames_and_video_file_are_labelled_like_the_array(tmp_path, video):
     short = video[:12]
     from_gen = pympas.label((f for f in short), stride=5, progress=False)
     np.testing.assert_array_equal(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from label_scenes import moving_blobs, write_video
+from helpers.scenes import moving_blobs, write_video
 
 from pympas.cli import main
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from label_scenes import moving_blobs, write_video
+from helpers.scenes import moving_blobs, write_video
 
 import pympas
 from pympas.video import VideoError
@@ -23,7 +23,7 @@ def test_missing_path_names_it(tmp_path):
         pympas.label(str(path), progress=False)
 
 
-def test_file_that_is_not_a_video(tmp_path):
+def test_file_that_is_not_a_video_is_refused_naming_it(tmp_path):
     path = tmp_path / "notes.avi"
     path.write_text("these are not frames\n" * 50)
     with pytest.raises(VideoError, match=r"notes\.avi: not a video"):
@@ -40,12 +40,12 @@ def test_truncated_video_is_reported_not_half_labelled(tmp_path):
 
 
 @pytest.mark.parametrize("frames", [0, 1])
-def test_zero_or_one_frame(short, frames):
+def test_arrays_of_zero_or_one_frame_are_refused(short, frames):
     with pytest.raises(VideoError, match=r"array: has (no frames|only one frame)"):
         pympas.label(short[:frames], progress=False)
 
 
-def test_one_image_in_a_folder(tmp_path, short):
+def test_folder_of_one_image_is_refused_as_a_single_frame(tmp_path, short):
     import cv2
 
     cv2.imwrite(str(tmp_path / "0.png"), short[0])
@@ -53,13 +53,13 @@ def test_one_image_in_a_folder(tmp_path, short):
         pympas.label(tmp_path, progress=False)
 
 
-def test_frames_of_changing_size(short):
+def test_frames_of_changing_size_are_refused_naming_the_frame(short):
     frames = [*short[:3], short[3, :100, :150], *short[4:]]
     with pytest.raises(VideoError, match="iterable: frame 3 has size 150x100"):
         pympas.label(frames, progress=False)
 
 
-def test_folder_with_no_images(tmp_path):
+def test_folder_without_images_is_refused_naming_it(tmp_path):
     (tmp_path / "readme.txt").write_text("no images here")
     with pytest.raises(VideoError, match=f"{tmp_path.name}: folder has no images"):
         pympas.label(tmp_path, progress=False)
@@ -84,7 +84,7 @@ def test_unreadable_image_in_a_folder_is_named(tmp_path, short):
         (np.full((5, 8, 8), 300, np.int32), ValueError, r"\[0, 255\]"),
     ],
 )
-def test_unusable_arrays_and_types(video, error, match):
+def test_unusable_arrays_and_types_are_refused_with_the_reason(video, error, match):
     with pytest.raises(error, match=match):
         pympas.label(video, progress=False)
 

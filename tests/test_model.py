@@ -105,7 +105,7 @@ def test_standardized_air_cannot_be_lowered_by_shrinking_the_features():
     assert abs(grad.item()) < 1e-9
 
 
-def test_bce_loss_hand_value_and_unknown_kind():
+def test_bce_of_zero_logits_is_log_2_and_an_unknown_seg_loss_is_refused():
     logits = torch.zeros(1, 1, 2, 2)
     target = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
     assert bce_loss(logits, target).item() == pytest.approx(math.log(2), rel=1e-6)

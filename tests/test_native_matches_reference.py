@@ -1,8 +1,11 @@
 """Property tests: the native kernels agree with the dense NumPy reference (pympas.reference).
 
+Tests taking the ``device`` fixture run once on the CPU and once on CUDA (skipped without a GPU):
+the CUDA kernels must give the same KNN, correlations and masks bit for bit.
+
 Inputs are drawn from a seed plus structural choices made by hypothesis: ragged batches with
 empty, one-particle and tiny frames, integer coordinates (many exact distance ties), duplicated
-positions, zero velocities, K from 1 to 64 and z up to 0.99 / K.
+positions, zero velocities, K from 1 to 64 and z up to 0.99 / K (see helpers/strategies.py).
 """
 
 from __future__ import annotations
@@ -10,77 +13,25 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import HealthCheck, event, given, settings
+from helpers.devices import to_numpy
+from helpers.strategies import SETTINGS, couplings, crowds, disc_sets, discs
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pympas
 from pympas import reference
 
-SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-
-
-@st.composite
-def crowds(draw, max_frames: int = 4, max_points: int = 120):
-    """(points (N, 2), velocities (N, 2), offsets (F+1,), k) of a random ragged batch."""
-    n_frames = draw(st.integers(0, max_frames))
-    classes = draw(
-        st.lists(st.sampled_from(["tiny", "small", "large"]), min_size=n_frames, max_size=n_frames)
-    )
-    k = draw(st.one_of(st.integers(1, 8), st.sampled_from([20, 64]), st.integers(1, 64)))
-    coords = draw(
-        st.sampled_from(
-            ["integer", "float", "duplicates", "line", "offset", "tiny", "clustered", "elongated"]
-        )
-    )
-    zero_velocity = draw(st.sampled_from([0.0, 0.1, 1.0]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    ranges = {"tiny": (0, 3), "small": (4, 30), "large": (max_points // 3, max_points)}
-    sizes = [int(rng.integers(ranges[c][0], ranges[c][1] + 1)) for c in classes]
-    n = sum(sizes)
-    if coords == "integer":  # a small lattice: many exactly equal distances
-        span = max(2, int(np.sqrt(n)) // 2)
-        points = rng.integers(0, span, (n, 2)).astype(np.float64)
-    elif coords == "float":
-        points = rng.uniform(-50, 50, (n, 2)) * 10.0 ** rng.integers(-3, 4)
-    elif coords == "duplicates":  # a few positions repeated many times
-        pool = rng.uniform(0, 10, (max(1, n // 4), 2))
-        points = pool[rng.integers(0, len(pool), n)]
-    elif coords == "line":  # collinear points with equal spacing
-        points = np.stack([rng.integers(0, 2 * n + 1, n), np.full(n, 3.0)], axis=1).astype(float)
-    elif coords == "offset":  # far from the origin: rounding in the grid's cell coordinates
-        points = 1e7 + rng.uniform(0, 1, (n, 2))
-    elif coords == "tiny":  # a nearly degenerate box
-        points = rng.uniform(0, 1e-12, (n, 2)) * [1.0, 10.0 ** rng.integers(-6, 1)]
-    elif coords == "clustered":  # a dense blob in a sparse field: very uneven grid cells
-        points = rng.uniform(-1e4, 1e4, (n, 2))
-        points[: n // 2] = rng.normal(0, 1e-3, (n // 2, 2))
-    else:  # a long thin strip
-        points = np.stack([rng.uniform(0, 1e5, n), rng.uniform(0, 1e-2, n)], axis=1)
-    velocities = rng.normal(0, 1, (n, 2))
-    if rng.random() < 0.5:  # coherent motion: positive correlations, long walks
-        velocities += rng.normal(0, 3, 2)
-    velocities[rng.random(n) < zero_velocity] = 0.0
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    event(f"N >= {10 ** int(np.log10(max(n, 1)))}")
-    return points, velocities, offsets, k
-
-
-def couplings(k: int):
-    """z: None (1/(2K)) or a fraction of 1/K, including zK >= 0.6 where links may leave the KNN
-    pattern, and zK close to 1 where phi needs the direct solve."""
-    return st.one_of(
-        st.none(), st.sampled_from([0.05, 0.3, 0.59, 0.7, 0.95, 0.99]).map(lambda f: f / k)
-    )
-
 
 @settings(max_examples=150, **SETTINGS)
-@given(crowds(max_points=300))
-def test_knn_correlation_equals_reference_bit_for_bit(crowd):
+@given(crowd=crowds(max_points=300))
+def test_knn_correlation_equals_reference_bit_for_bit(device, crowd):
     points, velocities, offsets, k = crowd
-    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k)
+    nbr, corr = pympas.knn_correlation(points, velocities, offsets, k, device=device)
+    if device == "cuda":
+        assert nbr.is_cuda and corr.is_cuda
     ref_nbr, ref_corr = reference.knn_correlation(points, velocities, offsets, k)
-    np.testing.assert_array_equal(nbr, ref_nbr)
-    np.testing.assert_array_equal(corr, ref_corr)
+    np.testing.assert_array_equal(to_numpy(nbr), ref_nbr)
+    np.testing.assert_array_equal(to_numpy(corr), ref_corr)
 
 
 def assert_collectiveness_matches(points, velocities, offsets, k, z, clamp, min_size):
@@ -171,43 +122,36 @@ def test_individual_collectiveness_near_the_convergence_limit_uses_a_direct_solv
     assert phi.max() > 100  # the long walks really matter here
 
 
-@st.composite
-def discs(draw):
-    """(centers (N, 2), offsets (F+1,), height, width, radius) with exact-boundary cases."""
-    n_frames = draw(st.integers(0, 4))
-    sizes = draw(st.lists(st.integers(0, 12), min_size=n_frames, max_size=n_frames))
-    height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
-    radius = draw(
-        st.one_of(
-            st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 20.0]),
-            st.floats(0, 30, allow_nan=False, allow_infinity=False),
-        )
-    )
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = sum(sizes)
-    centers = rng.uniform(-25, 65, (n, 2))
-    kind = draw(st.sampled_from(["float", "integer", "half", "float32"]))
-    if kind == "integer":  # discs touching pixel centres exactly at distance r
-        centers = np.round(centers)
-    elif kind == "half":
-        centers = np.round(centers * 2) / 2
-    elif kind == "float32":
-        centers = centers.astype(np.float32)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return centers, offsets, height, width, radius
-
-
 @settings(max_examples=200, **SETTINGS)
-@given(discs())
-def test_rasterize_circles_equals_reference_pixel_for_pixel(case):
+@given(case=discs())
+def test_rasterize_circles_equals_reference_pixel_for_pixel(device, case):
     centers, offsets, height, width, radius = case
-    masks = pympas.rasterize_circles(centers, offsets, height, width, radius)
+    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device=device)
     ref = reference.rasterize_circles(
         np.asarray(centers, np.float64), offsets, height, width, radius
     )
+    if device == "cuda":
+        assert masks.is_cuda
+    masks = to_numpy(masks)
     assert masks.dtype == np.bool_
     assert masks.shape == (len(offsets) - 1, height, width)
     np.testing.assert_array_equal(masks, ref)
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(case=disc_sets())
+def test_rasterize_circles_on_images_spanning_gpu_tiles_equals_cpu_and_reference(device, case):
+    centers, offsets, height, width, radius = case
+    masks = pympas.rasterize_circles(centers, offsets, height, width, radius, device=device)
+    if device == "cuda":
+        assert masks.is_cuda
+    masks = to_numpy(masks)
+    assert masks.dtype == np.bool_
+    cpu = pympas.rasterize_circles(centers, offsets, height, width, radius)
+    np.testing.assert_array_equal(masks, cpu)
+    if width * height * (len(offsets) - 1) <= 200_000:
+        ref = reference.rasterize_circles(centers, offsets, height, width, radius)
+        np.testing.assert_array_equal(cpu, ref)
 
 
 def test_rasterize_paints_the_inside_part_of_discs_centred_outside_the_image():

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
-from realcrowd_data import (
+from helpers.realcrowd import (
     DATA_DIR,
     load_reference,
     particles_by_frame,

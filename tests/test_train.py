@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
-from _train_labelset import write_labelset  # noqa: E402
+from helpers.labelsets import write_labelset  # noqa: E402
 
 from pympas.cli.train import main  # noqa: E402
 from pympas.config import TrainConfig  # noqa: E402
@@ -27,11 +27,6 @@ TINY = dict(arch="w18-small", batch_size=2, crop=64, num_workers=0, progress=Fal
 def _log(run):
     with open(os.path.join(run, "log.jsonl")) as fh:
         return [json.loads(line) for line in fh]
-
-
-@pytest.fixture(scope="module")
-def labelset(tmp_path_factory):
-    return write_labelset(tmp_path_factory.mktemp("ls") / "set", n_frames=4)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +178,7 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
     assert 0.3 < rec["l_seg"] < 2.0  # BCE of an untrained head, not a Dice value in [0, 1)
 
 
-def test_ddp_two_process_gloo_run(labelset, tmp_path):
+def test_ddp_on_two_gloo_processes_trains_with_distinct_random_streams_per_rank(labelset, tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     import pympas

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "collectiveness_realcrowd"
 _POINT = re.compile(r"\((-?\d+),(-?\d+),(\d+)\)")
 

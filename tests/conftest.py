@@ -1,0 +1,32 @@
+"""Fixtures shared by the test modules; helper functions live in the ``helpers`` package.
+
+``device`` runs a test once on ``"cpu"`` and once on ``"cuda"``; the cuda run carries the ``cuda``
+mark (``pytest -m cuda`` selects every GPU test) and is skipped, naming the reason, where torch,
+``pympas._cuda`` or a CUDA device is missing. Compare its results with ``helpers.devices.to_numpy``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers.devices import DEVICES, cuda_unavailable_reason
+from helpers.labelsets import write_labelset
+
+
+@pytest.fixture(params=DEVICES, scope="session")
+def device(request) -> str:
+    """``"cpu"``, or ``"cuda"`` where a GPU is usable (skipped otherwise).
+
+    Session-scoped so that hypothesis tests may use it (no function-scoped fixture health check).
+    """
+    if request.param == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def labelset(tmp_path_factory) -> str:
+    """A 4-frame 48x64 label set on disk (bright textured disc on dark noise): learnable in a few
+    training steps. Shared, so tests must not modify it; use ``write_labelset`` for one to edit."""
+    return write_labelset(tmp_path_factory.mktemp("ls") / "set", n_frames=4)
