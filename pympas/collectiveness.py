@@ -147,8 +147,8 @@ def collectiveness_batch(
         >>> rng = np.random.default_rng(0)
         >>> pts = rng.uniform(0, 100, (60, 2)); vel = np.tile([1.0, 0.0], (60, 1))
         >>> res = collectiveness_batch(pts, vel, [0, 30, 60], k=5)
-        >>> res.phi.shape, res.keep.all()
-        ((60,), np.True_)
+        >>> res.phi.shape, bool(res.keep.all())
+        ((60,), True)
     """
     if is_cuda(device):
         phi, edges, clusters, offsets, threshold = _cuda_dispatch.collectiveness_batch(

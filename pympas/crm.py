@@ -100,8 +100,8 @@ def crm_masks(
 
     Example:
         >>> pts = np.array([[2.0, 2.0], [9.0, 9.0]])
-        >>> crm_masks(pts, np.array([True, False]), np.array([0, 2]), 5, 5, 1)[0].sum()
-        np.int64(5)
+        >>> int(crm_masks(pts, np.array([True, False]), np.array([0, 2]), 5, 5, 1)[0].sum())
+        5
     """
     keep = np.asarray(keep, dtype=bool)
     offsets = np.asarray(offsets, dtype=np.int64)
