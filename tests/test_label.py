@@ -211,3 +211,17 @@ def test_progress_bar_is_shown_when_asked(video, capsys):
     with warnings.catch_warnings():
         pympas.label(video[:6], stride=5, progress=True)
     assert "frame" in capsys.readouterr().err
+
+
+def test_labels_on_every_device_equal_the_cpu_labels(video, labels, device):
+    on_device = pympas.label(video, device=device, progress=False)
+    np.testing.assert_array_equal(on_device.masks, labels.masks)
+    for a, b in zip(on_device.particles, labels.particles, strict=True):
+        np.testing.assert_array_equal(a.cluster, b.cluster)
+        np.testing.assert_allclose(a.phi, b.phi, rtol=1e-12)
+    assert on_device.params["device"] == device
+
+
+def test_an_unknown_device_is_refused_naming_it(video):
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu'.*'tpu'"):
+        pympas.label(video, device="tpu", progress=False)
