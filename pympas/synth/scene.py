@@ -21,8 +21,11 @@ import numpy as np
 
 from pympas import _validate
 from pympas._version import __version__
+from pympas.synth.appearance import gait_phase, make_appearance
 from pympas.synth.camera import Camera, fit_camera
-from pympas.synth.render import PERSON0, Renderer, car_colour, gait_phase, make_appearance
+from pympas.synth.objects import car_colour
+from pympas.synth.raster import PERSON0
+from pympas.synth.render import Renderer
 from pympas.synth.scenarios import FPS, SCENARIOS, Scenario, Trajectories, get_scenario, simulate
 
 CSV_COLUMNS = "frame,id,kind,x,y,heading_x,heading_y,speed,standing,foot_u,foot_v,head_u,head_v"
