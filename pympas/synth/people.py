@@ -118,3 +118,18 @@ def draw_shadows(
     th = np.maximum(1, (0.4 * cam.focal / np.where(ok, sz[:p], 1.0)).astype(int))
     for i in np.flatnonzero(ok):
         cv2.line(shadow, tuple(a[i]), tuple(b[i]), 255, int(th[i]), cv2.LINE_8, SHIFT)
+
+
+def image_heights(cam: Camera, pp: dict[str, np.ndarray]) -> np.ndarray:
+    """Each person's height in the image (P,) in pixels: the length of the projection of the
+    vertical segment from the feet (z = 0) to the top of the head (z = ``height``); 0 for people
+    not in front of the camera."""
+    p = len(pp["xy"])
+    if not p:
+        return np.zeros(0)
+    xy = np.asarray(pp["xy"], dtype=np.float64)
+    foot = np.column_stack([xy, np.zeros(p)])
+    top = np.column_stack([xy, np.asarray(pp["height"], dtype=np.float64)])
+    uv, z = cam.project(np.concatenate([foot, top]))
+    h = np.hypot(*(uv[p:] - uv[:p]).T)
+    return np.where((z[:p] > 0.3) & (z[p:] > 0.3), np.nan_to_num(h), 0.0)

@@ -23,3 +23,10 @@ LEGS, TORSO, ARMS, SKIN, HAIR, SHOES = range(6)
 def to_fixed(uv: np.ndarray) -> np.ndarray:
     """Image coordinates (..., 2) as int32 fixed-point points for cv2's ``shift=SHIFT``."""
     return np.round(uv * SCALE).astype(np.int32)
+
+
+def person_index(labels: np.ndarray) -> np.ndarray:
+    """The slot of the person drawn on each pixel of a label image (H, W) int32, -1 where no
+    person is drawn (the slot is the person's row in the arrays the frame was rendered from)."""
+    lab = np.asarray(labels).astype(np.int32)
+    return np.where(lab >= PERSON0, (lab - PERSON0) // 8, -1).astype(np.int32)
