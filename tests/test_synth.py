@@ -222,3 +222,40 @@ def test_importing_pympas_does_not_need_jupedsim():
     root = Path(__file__).resolve().parents[1]
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert res.returncode == 0, res.stderr
+
+
+def test_region_ground_truth_holds_the_silhouettes_without_holes():
+    from scipy import ndimage
+
+    imgs, masks, _ = generate("corridor", seed=1, frames=2, size=(320, 240))  # still 3 items
+    out = generate("corridor", seed=1, frames=2, size=(320, 240), regions=True)
+    assert len(out) == 4
+    np.testing.assert_array_equal(out[0], imgs)
+    np.testing.assert_array_equal(out[1], masks)
+    regions = out[3]
+    assert regions.shape == masks.shape and regions.dtype == bool
+    assert (regions >= masks).all()
+    assert regions.sum() > 1.1 * masks.sum()  # gaps between legs and neighbours are closed
+    for reg in regions:
+        np.testing.assert_array_equal(ndimage.binary_fill_holes(reg), reg)
+    # fewer, larger regions than silhouettes: walkers side by side are one region
+    n_sil = [ndimage.label(m, structure=np.ones((3, 3)))[1] for m in masks]
+    n_reg = [ndimage.label(r, structure=np.ones((3, 3)))[1] for r in regions]
+    assert all(1 <= r < s for r, s in zip(n_reg, n_sil, strict=True))
+
+
+def test_render_scene_writes_region_ground_truth_beside_gt(tmp_path):
+    out = tmp_path / "scene"
+    render_scene("crossing", out, seed=2, frames=2, size=(160, 120))
+    meta = json.loads((out / "scene.json").read_text())
+    assert meta["gt"] == "gt/{:06d}.png"
+    assert meta["gt_regions"] == "gt_regions/{:06d}.png"
+    assert meta["gt_regions_radius_factor"] == 0.3
+    assert meta["mean_gt_regions_coverage"] >= meta["mean_gt_coverage"] > 0
+    for f in range(2):
+        gt = cv2.imread(str(out / meta["gt"].format(f)), cv2.IMREAD_UNCHANGED)
+        reg = cv2.imread(str(out / meta["gt_regions"].format(f)), cv2.IMREAD_UNCHANGED)
+        assert reg.shape == gt.shape == (120, 160) and reg.dtype == np.uint8
+        assert set(np.unique(reg)) <= {0, 255}
+        assert (reg[gt > 0] == 255).all()
+    assert sorted(p.name for p in (out / "gt_regions").iterdir()) == ["000000.png", "000001.png"]

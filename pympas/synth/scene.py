@@ -2,12 +2,15 @@
 
 On disk a scene directory holds ``video.mp4`` (``video.avi`` where mp4 cannot be written),
 ``gt/NNNNNN.png`` (uint8 0/255 per frame, 255 iff a person is drawn on the pixel),
-``trajectories.csv`` and ``scene.json`` (every parameter and the seed). Everything is written
-into a temporary sibling directory first and renamed into place at the end.
+``gt_regions/NNNNNN.png`` (uint8 0/255, the annotator-like crowd regions of
+:mod:`pympas.synth.annotation`), ``trajectories.csv`` and ``scene.json`` (every parameter and
+the seed). Everything is written into a temporary sibling directory first and renamed into
+place at the end.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -21,8 +24,13 @@ import numpy as np
 
 from pympas import _validate
 from pympas._version import __version__
+from pympas.synth.annotation import RADIUS_FACTOR, region_mask
+from pympas.synth.appearance import gait_phase, make_appearance
 from pympas.synth.camera import Camera, fit_camera
-from pympas.synth.render import PERSON0, Renderer, car_colour, gait_phase, make_appearance
+from pympas.synth.objects import car_colour
+from pympas.synth.people import image_heights
+from pympas.synth.raster import PERSON0, person_index
+from pympas.synth.render import Renderer
 from pympas.synth.scenarios import FPS, SCENARIOS, Scenario, Trajectories, get_scenario, simulate
 
 CSV_COLUMNS = "frame,id,kind,x,y,heading_x,heading_y,speed,standing,foot_u,foot_v,head_u,head_v"
@@ -31,13 +39,24 @@ CSV_COLUMNS = "frame,id,kind,x,y,heading_x,heading_y,speed,standing,foot_u,foot_
 @dataclass
 class SynthFrame:
     """One rendered frame: ``image`` (H, W, 3) uint8 BGR (as cv2 reads video), ``mask``
-    (H, W) bool ground truth (True iff a person is drawn there) and ``labels`` (H, W) uint16
-    (0 background, 1 .. PERSON0 - 1 car parts, >= PERSON0 person parts)."""
+    (H, W) bool ground truth (True iff a person is drawn there), ``labels`` (H, W) uint16
+    (0 background, 1 .. PERSON0 - 1 car parts, >= PERSON0 person parts) and ``heights`` (P,)
+    the image height in pixels of each person of :meth:`Scene.people` (the projected
+    feet-to-head-top segment). :attr:`regions` is the annotator-like ground truth."""
 
     index: int
     image: np.ndarray
     mask: np.ndarray
     labels: np.ndarray
+    heights: np.ndarray | None = None
+
+    @functools.cached_property
+    def regions(self) -> np.ndarray:
+        """Annotator-like crowd regions (H, W) bool (:func:`pympas.synth.annotation.region_mask`
+        with ``RADIUS_FACTOR``), computed on first access."""
+        if self.heights is None:
+            raise ValueError("regions need the people's image heights (SynthFrame.heights)")
+        return region_mask(person_index(self.labels), self.heights, RADIUS_FACTOR)
 
 
 @dataclass
@@ -105,8 +124,9 @@ class Scene:
     def __iter__(self) -> Iterator[SynthFrame]:
         rng = np.random.default_rng([self.seed, 31])
         for f in range(self.frames):
-            img, labels = self.renderer.frame(f, self.people(f), self.cars_at(f), rng)
-            yield SynthFrame(f, img, labels >= PERSON0, labels)
+            pp = self.people(f)
+            img, labels = self.renderer.frame(f, pp, self.cars_at(f), rng)
+            yield SynthFrame(f, img, labels >= PERSON0, labels, image_heights(self.camera, pp))
 
 
 def _check(
@@ -174,16 +194,23 @@ def generate(
     size: tuple[int, int] = (320, 240),
     density: float = 1.0,
     distractors: bool = True,
-) -> tuple[np.ndarray, np.ndarray, Scene]:
+    regions: bool = False,
+) -> tuple[np.ndarray, np.ndarray, Scene] | tuple[np.ndarray, np.ndarray, Scene, np.ndarray]:
     """In-memory scene: frames (F, H, W, 3) uint8 BGR, masks (F, H, W) bool and the
-    :class:`Scene` (trajectories, camera). Meant for tests and small experiments."""
+    :class:`Scene` (trajectories, camera). Meant for tests and small experiments. With
+    ``regions=True`` a fourth item follows: the annotator-like region masks (F, H, W) bool
+    (:attr:`SynthFrame.regions`, as written to ``gt_regions/``)."""
     scene = prepare(
         scenario, seed=seed, frames=frames, size=size, density=density, distractors=distractors
     )
-    imgs, masks = [], []
+    imgs, masks, areas = [], [], []
     for fr in scene:
         imgs.append(fr.image)
         masks.append(fr.mask)
+        if regions:
+            areas.append(fr.regions)
+    if regions:
+        return np.stack(imgs), np.stack(masks), scene, np.stack(areas)
     return np.stack(imgs), np.stack(masks), scene
 
 
@@ -219,16 +246,19 @@ def _open_writer(
 def _write_scene(scene: Scene, out: Path) -> SceneInfo:
     """Render ``scene`` into the (existing, empty) directory ``out``."""
     (out / "gt").mkdir()
+    (out / "gt_regions").mkdir()
     writer, video, fourcc = _open_writer(out / "video", FPS, scene.size)
     tr, cam = scene.trajectories, scene.camera
     lines = [CSV_COLUMNS]
-    coverage = []
+    coverage, region_coverage = [], []
     try:
         for fr in scene:
             writer.write(fr.image)
-            cv2.imwrite(str(out / "gt" / f"{fr.index:06d}.png"), fr.mask.astype(np.uint8) * 255,
-                        [cv2.IMWRITE_PNG_COMPRESSION, 1])  # fmt: skip
+            for sub, m in (("gt", fr.mask), ("gt_regions", fr.regions)):
+                cv2.imwrite(str(out / sub / f"{fr.index:06d}.png"), m.astype(np.uint8) * 255,
+                            [cv2.IMWRITE_PNG_COMPRESSION, 1])  # fmt: skip
             coverage.append(float(fr.mask.mean()))
+            region_coverage.append(float(fr.regions.mean()))
             pp = scene.people(fr.index)
             if len(pp["xy"]):
                 ground = np.column_stack([pp["xy"], np.zeros(len(pp["xy"]))])
@@ -268,6 +298,13 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
         "video": video.name,
         "codec": fourcc,
         "gt": "gt/{:06d}.png",
+        "gt_regions": "gt_regions/{:06d}.png",
+        "gt_regions_radius_factor": RADIUS_FACTOR,
+        "gt_regions_definition": (
+            "person mask S closed, per person i, with a disc of radius round(factor * h_i) "
+            "(h_i: projected feet-to-head-top height in px), kept within that radius of "
+            "person i's silhouette; union with S; holes of each region filled"
+        ),
         "trajectories": "trajectories.csv",
         "trajectory_columns": CSV_COLUMNS.split(","),
         "camera": cam.to_dict(),
@@ -276,6 +313,7 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
         "people": len(np.unique(tr.ids)),
         "standing_person_frames": int(tr.standing.sum()),
         "mean_gt_coverage": float(np.mean(coverage)),
+        "mean_gt_regions_coverage": float(np.mean(region_coverage)),
         "scenario_params": scene.scenario.to_dict(),
     }
     (out / "scene.json").write_text(json.dumps(meta, indent=1))
@@ -318,9 +356,10 @@ def render_scene(
     distractors: bool = True,
     overwrite: bool = False,
 ) -> SceneInfo:
-    """Simulate and render ``scenario`` into ``out_dir`` (video, gt/, trajectories.csv,
-    scene.json). ``size`` is (width, height). Raises FileExistsError if ``out_dir`` exists and
-    ``overwrite`` is false; nothing half-written is left behind on errors."""
+    """Simulate and render ``scenario`` into ``out_dir`` (video, gt/, gt_regions/,
+    trajectories.csv, scene.json). ``size`` is (width, height). Raises FileExistsError if
+    ``out_dir`` exists and ``overwrite`` is false; nothing half-written is left behind on
+    errors."""
     _check(scenario, seed, frames, size, density)
     out = Path(out_dir)
     if out.exists() and not overwrite:  # fail before the (long) simulation
