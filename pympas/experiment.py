@@ -58,7 +58,7 @@ class ExperimentSettings:
 
 def synthesize(scenario: str, out_dir: Path, s: ExperimentSettings) -> Path:
     """Render one scene with ``pympas.synth`` into ``out_dir``; returns its video file."""
-    from pympas import synth
+    import pympas.synth as synth
 
     info = synth.render_scene(
         scenario, out_dir, frames=s.frames, size=(s.width, s.height), seed=s.seed,

@@ -38,6 +38,6 @@ def test_a_cuda_device_without_cuda_is_refused_by_torch_device():
         pytest.skip("a CUDA device is present")
     from pympas.device import torch_device
 
-    with pytest.raises(ValueError, match="'cuda'.*CUDA is not available"):
+    with pytest.raises(ValueError, match=r"'cuda'.*CUDA is not available"):
         torch_device("cuda")
     assert torch_device("auto") == torch.device("cpu")

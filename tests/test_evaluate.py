@@ -277,3 +277,13 @@ def test_import_pympas_does_not_import_torch_and_evaluate_stays_a_function():
         "assert callable(pympas.evaluate) and callable(pympas.segment)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_scene_given_by_its_mask_folder_is_named_after_the_scene(tmp_path):
+    mask = _box(8, 8, 2, 6, 2, 6)
+    for kind in ("gt", "gt_regions"):
+        _write(tmp_path / "corridor" / kind, {0: mask})
+    pred = _write(tmp_path / "pred", {0: mask})
+    for kind in ("gt", "gt_regions"):
+        ev = pympas.evaluate(pred, tmp_path / "corridor" / kind)
+        assert [s.scene for s in ev.scenes] == ["corridor"] and ev.miou == 1.0

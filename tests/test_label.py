@@ -223,5 +223,5 @@ def test_labels_on_every_device_equal_the_cpu_labels(video, labels, device):
 
 
 def test_an_unknown_device_is_refused_naming_it(video):
-    with pytest.raises(ValueError, match="device must be 'auto', 'cpu'.*'tpu'"):
+    with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu'.*'tpu'"):
         pympas.label(video, device="tpu", progress=False)

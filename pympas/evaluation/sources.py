@@ -18,6 +18,8 @@ from pympas.labelset import is_labelset, masks_folder
 MASK_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
 #: the exact ground-truth masks of a synthetic scene folder written by ``pympas synth``
 SYNTH_GT = "gt"
+#: mask folders named after what they hold; a scene given as one of them is named after its parent
+MASK_FOLDERS = (SYNTH_GT, "gt_regions", "masks")
 
 FrameSource = Union[str, os.PathLike, Mapping[Any, np.ndarray]]  # noqa: UP007 (a runtime alias)
 SceneSource = Union[str, os.PathLike, Mapping[str, FrameSource]]  # noqa: UP007
@@ -80,7 +82,7 @@ def _scenes_of(source: SceneSource, role: str, allow_json: bool) -> dict[str, An
         raise ValueError(f"{role} folder {root} does not exist or is not a folder")
     scene_dir = _resolve_scene_dir(root)
     if _mask_files(scene_dir, allow_json):
-        inner = scene_dir == root and root.name in (SYNTH_GT, "masks")
+        inner = scene_dir == root and root.name in MASK_FOLDERS
         name = root.parent.name if inner else root.name
         return {name or "scene": scene_dir}
     subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

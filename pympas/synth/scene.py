@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pympas import _validate
+import pympas._validate as _validate
 from pympas._version import __version__
 from pympas.synth.annotation import RADIUS_FACTOR, region_mask
 from pympas.synth.appearance import gait_phase, make_appearance
