@@ -19,11 +19,13 @@ import pympas._cuda_dispatch as _cuda_dispatch
 import pympas._validate as _validate
 from pympas._backend import native
 from pympas.device import is_cuda
+from pympas.knn import K
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "MIN_CLUSTER_SIZE",
     "Collectiveness",
     "CollectivenessBatch",
     "collectiveness",
@@ -31,6 +33,10 @@ __all__ = [
     "individual_collectiveness",
     "link_threshold",
 ]
+
+
+#: clusters smaller than this are outliers (the paper: 10)
+MIN_CLUSTER_SIZE = 10
 
 
 def link_threshold(k: int, z: float | None = None) -> float:
@@ -115,10 +121,10 @@ def collectiveness_batch(
     points: np.ndarray,
     velocities: np.ndarray,
     offsets: np.ndarray,
-    k: int = 20,
+    k: int = K,
     z: float | None = None,
     clamp_negative: bool = True,
-    min_cluster_size: int = 10,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
     *,
     device: str | torch.device = "cpu",
 ) -> CollectivenessBatch:
@@ -167,10 +173,10 @@ def collectiveness_batch(
 def collectiveness(
     points: np.ndarray,
     velocities: np.ndarray,
-    k: int = 20,
+    k: int = K,
     z: float | None = None,
     clamp_negative: bool = True,
-    min_cluster_size: int = 10,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
 ) -> Collectiveness:
     """Collectiveness of the particles of one frame; see :func:`collectiveness_batch`.
 
@@ -189,7 +195,7 @@ def individual_collectiveness(
     points: np.ndarray,
     velocities: np.ndarray,
     offsets: np.ndarray | None = None,
-    k: int = 20,
+    k: int = K,
     z: float | None = None,
     clamp_negative: bool = True,
     *,

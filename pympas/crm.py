@@ -19,7 +19,10 @@ from pympas.device import is_cuda
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["crm_masks", "rasterize_circles"]
+__all__ = ["RADIUS", "crm_masks", "rasterize_circles"]
+
+#: the paper's CRM disc radius in pixels
+RADIUS = 20.0
 
 
 def rasterize_circles(
@@ -27,7 +30,7 @@ def rasterize_circles(
     offsets: np.ndarray | None,
     height: int,
     width: int,
-    radius: float = 20,
+    radius: float = RADIUS,
     *,
     device: str | torch.device = "cpu",
     out: torch.Tensor | None = None,
@@ -80,7 +83,7 @@ def crm_masks(
     offsets: np.ndarray,
     height: int,
     width: int,
-    radius: float = 20,
+    radius: float = RADIUS,
     *,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pympas.config import TrainConfig
+from pympas.crm import RADIUS
 from pympas.files import read_mask
 from pympas.segmentation import segment
 
@@ -53,7 +54,7 @@ class ExperimentSettings:
     @property
     def crm_radius(self) -> float:
         """CRM disc radius in pixels (paper: 20 at its resolution; scaled with the width here)."""
-        return self.radius if self.radius is not None else 20.0 * self.width / 640.0
+        return self.radius if self.radius is not None else RADIUS * self.width / 640.0
 
 
 def synthesize(scenario: str, out_dir: Path, s: ExperimentSettings) -> Path:

@@ -14,14 +14,17 @@ from pympas.device import is_cuda
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["knn_correlation"]
+__all__ = ["K", "knn_correlation"]
+
+#: the paper's number of nearest neighbours K
+K = 20
 
 
 def knn_correlation(
     points: np.ndarray,
     velocities: np.ndarray,
     offsets: np.ndarray | None = None,
-    k: int = 20,
+    k: int = K,
     *,
     device: str | torch.device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:

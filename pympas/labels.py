@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 import pympas._validate as _validate
-from pympas.collectiveness import collectiveness_batch, link_threshold
-from pympas.crm import crm_masks
+from pympas.collectiveness import MIN_CLUSTER_SIZE, collectiveness_batch, link_threshold
+from pympas.crm import RADIUS, crm_masks
 from pympas.device import is_cuda, parse_device, resolve_device
+from pympas.knn import K
 from pympas.labelset import LabelledFrame, LabelSet, Particles
 from pympas.particles import KLTParams, ParticleTracker, VelocityWindow
 from pympas.video import VideoError, open_video
@@ -200,12 +201,12 @@ def label(
     video: Any,
     *,
     stride: int = 20,
-    radius: float = 20,
-    k: int = 20,
+    radius: float = RADIUS,
+    k: int = K,
     z: float | None = None,
     max_particles: int = 3000,
     min_speed: float = 0.3,
-    min_cluster_size: int = 10,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
     device: str = "auto",
     progress: bool = True,
 ) -> LabelSet:
