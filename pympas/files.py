@@ -72,9 +72,9 @@ def _remove(path: str | os.PathLike) -> None:
         pass
 
 
-def encode_png(image: np.ndarray) -> bytes:
+def encode_png(image: np.ndarray, compression: int | None = None) -> bytes:
     """PNG bytes of an (H, W) bool mask (as 0/255), an (H, W) uint8 image or an (H, W, 3) uint8
-    RGB image."""
+    RGB image; ``compression`` 0-9 (None: OpenCV's default)."""
     import cv2
 
     img = np.asarray(image)
@@ -82,16 +82,17 @@ def encode_png(image: np.ndarray) -> bytes:
         img = img.astype(np.uint8) * 255
     elif img.ndim == 3:
         img = cv2.cvtColor(np.ascontiguousarray(img, dtype=np.uint8), cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img)
+    params = [] if compression is None else [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
+    ok, buf = cv2.imencode(".png", img, params)
     if not ok:  # pragma: no cover - cv2 encodes any uint8 image
         raise ValueError(f"cannot encode an image of shape {img.shape} as PNG")
     return buf.tobytes()
 
 
-def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+def write_png(path: str | os.PathLike, image: np.ndarray, compression: int | None = None) -> None:
     """Write ``image`` (see :func:`encode_png`) as a PNG file; OSError naming the file if it
     cannot be written completely (full disk, no permission)."""
-    data = encode_png(image)
+    data = encode_png(image, compression)
     try:
         with open(path, "wb") as fh:
             fh.write(data)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 import pympas._validate as _validate
 from pympas._version import __version__
+from pympas.files import AtomicFolder, write_png
 from pympas.synth.annotation import RADIUS_FACTOR, region_mask
 from pympas.synth.appearance import gait_phase, make_appearance
 from pympas.synth.camera import Camera, fit_camera
@@ -255,8 +254,7 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
         for fr in scene:
             writer.write(fr.image)
             for sub, m in (("gt", fr.mask), ("gt_regions", fr.regions)):
-                cv2.imwrite(str(out / sub / f"{fr.index:06d}.png"), m.astype(np.uint8) * 255,
-                            [cv2.IMWRITE_PNG_COMPRESSION, 1])  # fmt: skip
+                write_png(out / sub / f"{fr.index:06d}.png", m, compression=1)
             coverage.append(float(fr.mask.mean()))
             region_coverage.append(float(fr.regions.mean()))
             pp = scene.people(fr.index)
@@ -322,26 +320,11 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
 
 
 def _atomic_dir(out_dir: str | os.PathLike, overwrite: bool, fill) -> object:
-    """Run ``fill(tmp)`` on a fresh temporary sibling of ``out_dir``, then rename it into place."""
-    out = Path(out_dir)
-    if out.exists() and not overwrite:
-        raise FileExistsError(
-            f"output directory {str(out)!r} exists (pass overwrite=True / --overwrite)"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        result = fill(tmp)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Run ``fill(tmp)`` on a fresh temporary sibling of ``out_dir``, then rename it into place
+    (:class:`pympas.files.AtomicFolder`)."""
+    with AtomicFolder(out_dir, overwrite=overwrite) as folder:
+        result = fill(folder.path)
+        folder.commit()
     return result
 
 
