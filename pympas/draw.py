@@ -5,12 +5,7 @@ Both take and return (H, W, 3) uint8 RGB images; OpenCV is imported on first use
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from pympas.labelset import Particles
 
 __all__ = ["MASK_COLOUR", "draw_particles", "overlay_mask"]
 
@@ -22,14 +17,17 @@ _OUTLIER = (255, 0, 0)
 _EDGE = (255, 255, 0)
 
 
-def draw_particles(image: np.ndarray, mask: np.ndarray, particles: Particles) -> np.ndarray:
+def draw_particles(
+    image: np.ndarray, mask: np.ndarray, positions: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
     """Fig. 3 style picture: the frame, kept particles as green dots, outliers as red crosses and
     the pseudo-mask edge in yellow.
 
     Args:
         image: (H, W, 3) uint8 RGB frame.
         mask: (H, W) bool pseudo-mask.
-        particles: the frame's moving particles.
+        positions: (n, 2) particle positions (x, y).
+        keep: (n,) bool, the particles collective merging kept.
 
     Returns:
         (H, W, 3) uint8 RGB image.
@@ -39,8 +37,8 @@ def draw_particles(image: np.ndarray, mask: np.ndarray, particles: Particles) ->
     out = np.ascontiguousarray(image, dtype=np.uint8).copy()
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, _EDGE, 2)
-    pts = np.rint(particles.positions).astype(np.int32)
-    for (x, y), kept in zip(pts, particles.keep, strict=True):
+    pts = np.rint(np.asarray(positions)).astype(np.int32).reshape(-1, 2)
+    for (x, y), kept in zip(pts, np.asarray(keep, bool), strict=True):
         if kept:
             cv2.circle(out, (int(x), int(y)), 2, _KEPT, -1)
         else:

@@ -228,7 +228,8 @@ class LabelSet:
             raise IndexError(f"labelled frame {i} out of range for {len(self)} labelled frames")
         from pympas.draw import draw_particles
 
-        return draw_particles(self.frames[i], self.masks[i], self.particles[i])
+        p = self.particles[i]
+        return draw_particles(self.frames[i], self.masks[i], p.positions, p.keep)
 
     def save(
         self, out_dir: str | os.PathLike, overwrite: bool = False, overlays: bool = False
@@ -364,7 +365,8 @@ class LabelSetWriter:
         if self.overlays:
             from pympas.draw import draw_particles
 
-            over = draw_particles(item.image, item.mask, item.particles)
+            p = item.particles
+            over = draw_particles(item.image, item.mask, p.positions, p.keep)
             write_png(self.tmp / OVERLAYS / _frame_file(item.index), over)
         self.records.append(rec)
         self._parts.append(item.particles)

@@ -320,7 +320,7 @@ def _checkpoint(
     write_checkpoint(state, cfg.out, step)
 
 
-if __name__ == "__main__":  # torchrun -m pympas.train ...
-    from pympas.cli.train import main
+if __name__ == "__main__":  # torchrun -m pympas.train ARGS is pympas train ARGS
+    from pympas.cli import main
 
-    sys.exit(main())
+    sys.exit(main(["train", *sys.argv[1:]]))
