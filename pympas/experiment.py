@@ -23,6 +23,7 @@ from pympas.files import read_mask
 from pympas.segmentation import segment
 
 __all__ = [
+    "GROUND_TRUTHS",
     "ExperimentSettings",
     "fig4_strip",
     "predict_frames",
@@ -57,6 +58,14 @@ class ExperimentSettings:
         return self.radius if self.radius is not None else RADIUS * self.width / 640.0
 
 
+#: the two ground truths of a synthetic scene: kind -> (folder, caption). The paper's ground truth
+#: was drawn with labelme as crowd regions; the exact silhouettes are the strict one.
+GROUND_TRUTHS = {
+    "exact": ("gt", "exact silhouettes"),
+    "regions": ("gt_regions", "annotator-like regions"),
+}
+
+
 def synthesize(scenario: str, out_dir: Path, s: ExperimentSettings) -> Path:
     """Render one scene with ``pympas.synth`` into ``out_dir``; returns its video file."""
     import pympas.synth as synth
@@ -68,9 +77,14 @@ def synthesize(scenario: str, out_dir: Path, s: ExperimentSettings) -> Path:
     return Path(info.video)
 
 
-def read_gt(scene_dir: Path, indices: Any) -> dict[int, np.ndarray]:
-    """Ground-truth masks gt/NNNNNN.png of a synthetic scene: frame index -> (H, W) bool."""
-    return {int(i): read_mask(Path(scene_dir) / "gt" / f"{int(i):06d}.png") for i in indices}
+def read_gt(scene_dir: Path, indices: Any, kind: str = "exact") -> dict[int, np.ndarray]:
+    """Ground-truth masks of a synthetic scene, frame index -> (H, W) bool: ``kind`` "exact"
+    (``gt/``, person silhouettes) or "regions" (``gt_regions/``, annotator-like crowd regions,
+    see :mod:`pympas.synth.annotation`)."""
+    if kind not in GROUND_TRUTHS:
+        raise ValueError(f"kind must be one of {list(GROUND_TRUTHS)}, got {kind!r}")
+    folder = Path(scene_dir) / GROUND_TRUTHS[kind][0]
+    return {int(i): read_mask(folder / f"{int(i):06d}.png") for i in indices}
 
 
 def predict_frames(model: Any, labels: Any, device: str, batch_size: int) -> dict[int, np.ndarray]:
@@ -105,10 +119,15 @@ def read_loss_log(run_dir: Path) -> dict[str, list[float]]:
 
 
 def fig4_strip(
-    labels: Any, i: int, predictions: list[tuple[str, np.ndarray]], gt: np.ndarray, height: int
+    labels: Any,
+    i: int,
+    predictions: list[tuple[str, np.ndarray]],
+    gts: list[tuple[str, np.ndarray]],
+    height: int,
 ) -> str:
     """A Fig. 4-style strip of the i-th frame of a LabelSet: the frame, its motion particles,
-    the CM+CRM pseudo-label, each (caption, (H, W) bool mask) prediction, the ground truth."""
+    the CM+CRM pseudo-label, each (caption, (H, W) bool mask) prediction, then each
+    (caption, (H, W) bool mask) ground truth."""
     from pympas.draw import overlay_mask
     from pympas.report import image_strip
 
@@ -119,7 +138,7 @@ def fig4_strip(
             ("motion particles (kept / outliers)", labels.overlay(i)),
             ("CM+CRM pseudo-label", overlay_mask(frame, labels.masks[i])),
             *((name, overlay_mask(frame, mask)) for name, mask in predictions),
-            ("ground truth", overlay_mask(frame, gt, (40, 200, 40))),
+            *((name, overlay_mask(frame, gt, (40, 200, 40))) for name, gt in gts),
         ],
         height=height,
     )

@@ -30,28 +30,39 @@ def test_quick_demo_writes_masks_scores_and_an_offline_report(tmp_path, capsys):
     assert m.shape == (QUICK.height, QUICK.width) and set(np.unique(m)) <= {0, 255}
     assert (out / "run" / "checkpoint_last.pt").is_file()
 
-    # scores: the pseudo-labels overlap the exact ground truth (motion finds the walkers)
-    scores = json.loads((out / "scores.json").read_text())
-    assert set(scores) == {"CM+CRM", "MPASNet", "MPASNet (every frame)"}
-    for ev in scores.values():
-        assert 0.0 <= ev["miou"] <= 1.0
-    crm = scores["CM+CRM"]["scenes"][0]
-    assert crm["scene"] == "corridor" and crm["gt_pixels"] > 0 and crm["iou"] > 0.05
-    assert scores["MPASNet"]["scenes"][0]["frames"] == QUICK.frames // QUICK.stride // 2
-    assert scores["MPASNet (every frame)"]["scenes"][0]["frames"] == QUICK.frames
+    # scores on both ground truths: the pseudo-labels overlap them (motion finds the walkers),
+    # and the annotator-like regions hold the exact silhouettes
+    both = json.loads((out / "scores.json").read_text())
+    assert set(both) == {"exact", "regions"}
+    for scores in both.values():
+        assert set(scores) == {"CM+CRM", "MPASNet", "MPASNet (every frame)"}
+        for ev in scores.values():
+            assert 0.0 <= ev["miou"] <= 1.0
+        crm = scores["CM+CRM"]["scenes"][0]
+        assert crm["scene"] == "corridor" and crm["gt_pixels"] > 0 and crm["iou"] > 0.05
+        assert scores["MPASNet"]["scenes"][0]["frames"] == QUICK.frames // QUICK.stride // 2
+        assert scores["MPASNet (every frame)"]["scenes"][0]["frames"] == QUICK.frames
+    exact, regions = (both[k]["CM+CRM"]["scenes"][0] for k in ("exact", "regions"))
+    assert regions["gt_pixels"] > exact["gt_pixels"]
+    margin = both["exact"]["MPASNet"]["miou"] - both["exact"]["CM+CRM"]["miou"]
+    assert f"{margin:+.3f} on the exact silhouettes" in printed
 
-    # the report: one Fig. 4 strip of 5 inline images, the IoU table, an SVG loss curve
+    # the report: the margin first, one Fig. 4 strip of 6 inline images (both ground truths),
+    # an IoU table per ground truth, an SVG loss curve
     html = report.read_text()
-    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 5
+    assert html.index("MPASNet minus its own pseudo-labels") < html.index("<h2>")
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 6
     for caption in (
         "motion particles",
         "CM+CRM pseudo-label",
         "MPASNet prediction",
-        "ground truth",
+        "ground truth: exact silhouettes",
+        "ground truth: annotator-like regions",
     ):
         assert caption in html
     assert html.count("<polyline") == 3  # L, L_SEG, L_AIR
-    assert f"{scores['CM+CRM']['miou']:.4f}" in html
+    for kind in ("exact", "regions"):
+        assert f"{both[kind]['CM+CRM']['miou']:.4f}" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched when opened
 
     # a second run into the same folder is refused, not mixed with the first
