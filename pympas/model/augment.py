@@ -20,16 +20,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pympas.config import TrainConfig  # the defaults of a training run
+
 
 @dataclass
 class PhotometricParams:
     """Strengths of the augmented branch (see module docstring)."""
 
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
+    brightness: float = TrainConfig.brightness
+    contrast: float = TrainConfig.contrast
+    saturation: float = TrainConfig.saturation
+    hue: float = TrainConfig.hue
+    grayscale_p: float = TrainConfig.grayscale_p
 
 
 class Photometric(nn.Module):
@@ -63,10 +65,10 @@ class Photometric(nn.Module):
 class GeometryParams:
     """Random scale factor range (relative to the stored frame), crop size, flip probability."""
 
-    crop: int = 512
-    scale_min: float = 0.5
-    scale_max: float = 2.0
-    flip_p: float = 0.5
+    crop: int = TrainConfig.crop
+    scale_min: float = TrainConfig.scale_min
+    scale_max: float = TrainConfig.scale_max
+    flip_p: float = TrainConfig.flip_p
 
 
 def random_geometry(
