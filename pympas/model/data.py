@@ -4,7 +4,8 @@ the format is :mod:`pympas.labelset`), and the per-step batch sampler of exact r
 Everything is checked when the dataset is built, so a broken label set fails at once with the
 file named, not hours into training: every frame and mask is decoded completely
 (:func:`pympas.files.read_image`, damage reported by the decoder is an error). That costs one
-decoding pass over the label sets (about 4 ms per 640x480 frame and mask pair).
+decoding pass over the label sets: about 13 ms per 640x480 frame and mask pair, 0.2 s for the 15
+labelled frames of a 300-frame video.
 """
 
 from __future__ import annotations
