@@ -92,6 +92,10 @@ class _Gpu:
             raise ValueError(f"{name} must have {n} rows to match points, got {value.shape[0]}")
         t = value.detach().to(device=self.device, dtype=torch.float64).contiguous()
         self._checks.append((~torch.isfinite(t).all(), f"{name} contains NaN or Inf"))
+        big = _validate.MAX_MAGNITUDE
+        self._checks.append(
+            ((t.abs() > big).any(), f"{name} must lie within +-{big:g} (squares must not overflow)")
+        )
         return t
 
     def offsets(self, name: str, value: Any, n: int):
@@ -191,7 +195,9 @@ def individual_collectiveness(points, velocities, offsets, k: int, z, clamp_nega
     check_k(k)
     z = _validate.coupling(z, k)
     gpu, points, velocities, offsets = _crowd(device, points, velocities, offsets)
-    return _phi(gpu, points, velocities, offsets, k, z, bool(clamp_negative))
+    return _phi(
+        gpu, points, velocities, offsets, k, z, _validate.flag("clamp_negative", clamp_negative)
+    )
 
 
 def _phi(gpu: _Gpu, points, velocities, offsets, k: int, z: float, clamp_negative: bool):
@@ -219,6 +225,7 @@ def collectiveness_batch(
     k = _validate.integer("k", k, 1)
     check_k(k)
     z = _validate.coupling(z, k)
+    clamp_negative = _validate.flag("clamp_negative", clamp_negative)
     min_cluster_size = _validate.integer("min_cluster_size", min_cluster_size, 1)
     gpu, points, velocities, offsets = _crowd(device, points, velocities, offsets)
     host = [t.cpu().numpy() for t in (points, velocities, offsets)]
@@ -240,9 +247,7 @@ def rasterize_circles(centers, offsets, height: int, width: int, radius: float, 
     """CUDA path of :func:`pympas.rasterize_circles`: (F, H, W) bool (or ``out``) on the device."""
     height = _validate.integer("height", height, 1)
     width = _validate.integer("width", width, 1)
-    radius = _validate.real("radius", radius)
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
+    radius = _validate.length("radius", radius)
     if height >= 2**31 - 2**11 or width >= 2**31 - 2**11:
         raise ValueError("height and width must be below 2**31 - 2**11 on CUDA devices")
     gpu = _Gpu(device)

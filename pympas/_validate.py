@@ -1,4 +1,10 @@
-"""Argument checks shared by the public API: every error names the offending argument."""
+"""Argument checks shared by the public API: every error names the offending argument.
+
+The numeric domain of the kernels: positions, velocities and radii are finite with magnitude at
+most :data:`MAX_MAGNITUDE` (1e150), so that every square and every sum of squared differences
+the kernels form (at most 2 (2e150)^2 = 8e300) is finite in double precision; inside it the CPU
+and CUDA kernels are exact. Integers handed to the kernels fit in int64.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,19 @@ from typing import Any
 
 import numpy as np
 
+#: largest magnitude of a coordinate, a velocity component or a radius (see the module docstring)
+MAX_MAGNITUDE = 1e150
+#: largest integer the native kernels take (int64)
+MAX_INT = 2**63 - 1
+
 
 def _is_array_like(value: Any) -> bool:
     return isinstance(value, (np.ndarray, list, tuple)) or hasattr(value, "__array__")
 
 
 def coordinates(name: str, value: Any, n: int | None = None) -> np.ndarray:
-    """Return ``value`` as a C-contiguous float64 array of shape (N, 2), checking it is finite."""
+    """Return ``value`` as a C-contiguous float64 array of shape (N, 2), checking that it is
+    finite and within :data:`MAX_MAGNITUDE`."""
     if not _is_array_like(value):
         raise TypeError(f"{name} must be an array of shape (N, 2), got {type(value).__name__}")
     arr = np.asarray(value)
@@ -32,7 +44,33 @@ def coordinates(name: str, value: Any, n: int | None = None) -> np.ndarray:
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or Inf")
+    big = np.abs(arr) > MAX_MAGNITUDE
+    if big.any():
+        row = int(np.flatnonzero(big.any(axis=1))[0])
+        raise ValueError(
+            f"{name} must lie within +-{MAX_MAGNITUDE:g} (their squares must not overflow), "
+            f"got {arr[row].tolist()} in row {row}"
+        )
     return arr
+
+
+def length(name: str, value: Any) -> float:
+    """Return ``value`` as a float in [0, :data:`MAX_MAGNITUDE`] (a radius)."""
+    value = real(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value > MAX_MAGNITUDE:
+        raise ValueError(
+            f"{name} must be at most {MAX_MAGNITUDE:g} (its square must not overflow), got {value}"
+        )
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool, requiring True or False (None is not False)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def offsets(name: str, value: Any, n: int) -> np.ndarray:
@@ -61,12 +99,15 @@ def offsets(name: str, value: Any, n: int) -> np.ndarray:
     return arr
 
 
-def integer(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` as an int, requiring ``value >= minimum``."""
+def integer(name: str, value: Any, minimum: int, maximum: int = MAX_INT) -> int:
+    """Return ``value`` as an int, requiring ``minimum <= value <= maximum`` (by default the
+    int64 range the native kernels take)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 

@@ -131,13 +131,13 @@ def collectiveness_batch(
     """Collectiveness of every frame of a ragged batch (frames run in parallel).
 
     Args:
-        points: (N, 2) particle positions (x, y), frames concatenated.
-        velocities: (N, 2) particle velocities.
+        points: (N, 2) particle positions (x, y), frames concatenated; |x|, |y| <= 1e150.
+        velocities: (N, 2) particle velocities; components within +-1e150.
         offsets: (F+1,) integers, frame f holds rows ``offsets[f]:offsets[f+1]``.
         k: neighbours per particle, K >= 1 (the paper: 20).
         z: walk coupling in (0, 1/K); ``None`` means 1/(2K) as in the paper.
         clamp_negative: Eq. 1's max(C, 0); False keeps negative correlations as the authors'
-            original code does.
+            original code does (True or False; anything else is a TypeError).
         min_cluster_size: clusters smaller than this are outliers (label 0).
         device: ``"cpu"`` (NumPy in and out) or ``"cuda"``/``"cuda:N"``/a ``torch.device``
             (K <= 64): NumPy arrays or torch tensors in, torch CUDA tensors out. On CUDA, KNN,
@@ -164,8 +164,9 @@ def collectiveness_batch(
     points, velocities, offsets, k, z, min_cluster_size = _check(
         points, velocities, offsets, k, z, min_cluster_size
     )
+    clamp_negative = _validate.flag("clamp_negative", clamp_negative)
     phi, edges, clusters = native().collectiveness(
-        points, velocities, offsets, k, z, bool(clamp_negative), min_cluster_size
+        points, velocities, offsets, k, z, clamp_negative, min_cluster_size
     )
     return CollectivenessBatch(phi, edges, clusters, link_threshold(k, z), offsets)
 
@@ -218,6 +219,5 @@ def individual_collectiveness(
             points, velocities, offsets, k, z, clamp_negative, device
         )
     points, velocities, offsets, k, z, _ = _check(points, velocities, offsets, k, z, 1)
-    return native().individual_collectiveness(
-        points, velocities, offsets, k, z, bool(clamp_negative)
-    )
+    clamp_negative = _validate.flag("clamp_negative", clamp_negative)
+    return native().individual_collectiveness(points, velocities, offsets, k, z, clamp_negative)

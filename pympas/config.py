@@ -23,7 +23,9 @@ class TrainConfig:
 
     ``arch=None`` picks w48 on CUDA and w18-small on CPU; ``device`` is any spec of
     :mod:`pympas.device` (``"auto"``: CUDA when available; None means "auto"); ``amp=None``
-    enables bf16 autocast on CUDA only. ``batch_size`` is per process.
+    enables bf16 autocast on CUDA only. ``batch_size`` is per process. ``pretrained_partial``
+    lets ``pretrained`` weights load although some encoder keys are missing or unexpected
+    (otherwise an error).
     Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
     ablations (``siamese=False`` is MPASNet*: no augmented branch at all).
     """
@@ -35,6 +37,7 @@ class TrainConfig:
     batch_size: int = 8
     crop: int = 512
     pretrained: str | None = None
+    pretrained_partial: bool = False
     resume: str | None = None
     device: str | None = "auto"
     amp: bool | None = None
@@ -83,5 +86,7 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {cfg.num_workers}")
+    if cfg.pretrained_partial and not cfg.pretrained:
+        raise ValueError("pretrained_partial: only applies with pretrained (--pretrained PATH)")
     if not 0 < cfg.scale_min <= cfg.scale_max:
         raise ValueError(f"need 0 < scale_min <= scale_max, got {cfg.scale_min}, {cfg.scale_max}")

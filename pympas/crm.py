@@ -42,11 +42,11 @@ def rasterize_circles(
     the image still paint the part of their disc inside it.
 
     Args:
-        centers: (N, 2) disc centers (x, y), frames concatenated.
+        centers: (N, 2) disc centers (x, y), frames concatenated; |x|, |y| <= 1e150.
         offsets: (F+1,) integers, frame f holds rows ``offsets[f]:offsets[f+1]``; None = one frame.
         height: image height H > 0.
         width: image width W > 0.
-        radius: disc radius r >= 0 in pixels (the paper: 20).
+        radius: disc radius 0 <= r <= 1e150 in pixels (the paper: 20).
         device: ``"cpu"`` (NumPy in and out) or ``"cuda"``/``"cuda:N"``/a ``torch.device``:
             NumPy arrays or torch tensors in, a torch CUDA tensor out, bit-identical masks.
         out: CUDA devices only: a contiguous (F, H, W) uint8 or bool torch tensor on that
@@ -71,9 +71,7 @@ def rasterize_circles(
     offsets = _validate.offsets("offsets", [0, n] if offsets is None else offsets, n)
     height = _validate.integer("height", height, 1)
     width = _validate.integer("width", width, 1)
-    radius = _validate.real("radius", radius)
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
+    radius = _validate.length("radius", radius)
     return native().rasterize_circles(centers, offsets, height, width, radius)
 
 

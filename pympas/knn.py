@@ -31,8 +31,9 @@ def knn_correlation(
     """K nearest other particles of each particle in its frame, and their velocity correlation.
 
     Args:
-        points: (N, 2) positions (x, y) of the particles of all frames, concatenated.
-        velocities: (N, 2) velocities, same order.
+        points: (N, 2) positions (x, y) of the particles of all frames, concatenated;
+            |x|, |y| <= 1e150 so that squared distances stay finite.
+        velocities: (N, 2) velocities, same order, components within +-1e150.
         offsets: (F+1,) integers, frame f holds rows ``offsets[f]:offsets[f+1]``;
             ``None`` means one frame.
         k: number of neighbours K >= 1 (K <= 64 on CUDA devices).

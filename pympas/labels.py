@@ -62,9 +62,7 @@ def check_params(
     in a label set's ``labels.json``: ``z`` resolved, the velocity window, the KLT settings and
     the link threshold 0.6 kappa."""
     stride = _validate.integer("stride", stride, 1)
-    radius = _validate.real("radius", radius)
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
+    radius = _validate.length("radius", radius)
     k = _validate.integer("k", k, 1)
     z = _validate.coupling(z, k)
     max_particles = _validate.integer("max_particles", max_particles, 1)

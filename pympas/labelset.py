@@ -24,6 +24,8 @@ import dataclasses
 import itertools
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from pympas._version import __version__
-from pympas.files import AtomicFolder, write_png, write_text_atomic
+from pympas.files import (
+    AtomicFolder,
+    read_image,
+    read_mask,
+    write_atomic,
+    write_png,
+    write_text_atomic,
+)
 
 __all__ = [
     "FORMAT",
@@ -68,9 +77,10 @@ def _frame_file(index: int) -> str:
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """The checked ``labels.json`` of the label set at ``path``.
 
-    Checks the format name and version, the frame size, and that ``frames`` lists at least one
-    record with an ``index``, an ``image`` and a ``mask`` whose files exist, and that
-    ``particles.npz`` exists. Files are not decoded here.
+    Checks the format name and version, the frame size, ``source`` and ``params``, and that
+    ``frames`` lists at least one record with an integer ``index``, the per-frame counts, and an
+    ``image`` and a ``mask`` whose files exist inside the folder, and that ``particles.npz``
+    exists. Files are not decoded here.
 
     Raises:
         LabelSetError: (a ValueError) naming the file that is missing or wrong.
@@ -97,15 +107,26 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         meta["height"], meta["width"] = int(meta["height"]), int(meta["width"])
     except (KeyError, TypeError, ValueError) as exc:
         raise LabelSetError(f"{meta_path}: no valid height/width") from exc
+    if not isinstance(meta.get("source"), str):
+        raise LabelSetError(f"{meta_path}: no 'source' (the video the labels come from)")
+    if not isinstance(meta.get("params"), dict):
+        raise LabelSetError(f"{meta_path}: 'params' must be an object, got {meta.get('params')!r}")
     records = meta.get("frames")
     if not isinstance(records, list) or not records:
         raise LabelSetError(f"{meta_path}: label set is empty (no frames)")
     for rec in records:
-        if not isinstance(rec, dict) or not {"index", "image", "mask"} <= set(rec):
-            raise LabelSetError(f"{meta_path}: frame entry without index/image/mask: {rec!r}")
+        if not isinstance(rec, dict) or not {"index", "image", "mask", *COUNTS} <= set(rec):
+            raise LabelSetError(
+                f"{meta_path}: frame entry without index/image/mask/{'/'.join(COUNTS)}: {rec!r}"
+            )
+        if not isinstance(rec["index"], int) or isinstance(rec["index"], bool):
+            raise LabelSetError(f"{meta_path}: frame index must be an integer: {rec!r}")
         for key in ("image", "mask"):
-            if not (root / rec[key]).is_file():
-                raise LabelSetError(f"{root / rec[key]}: missing ({meta_path} lists it)")
+            name = rec[key]
+            if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+                raise LabelSetError(f"{meta_path}: {key} must be a path inside {root}: {rec!r}")
+            if not (root / name).is_file():
+                raise LabelSetError(f"{root / name}: missing ({meta_path} lists it)")
     if not (root / PARTICLES).is_file():
         raise LabelSetError(f"{root / PARTICLES}: missing; {root} is not a complete label set")
     return meta
@@ -281,7 +302,12 @@ class LabelSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LabelSet:
-        """Read a label set written by :meth:`save` or ``pympas label``."""
+        """Read a label set written by :meth:`save` or ``pympas label``.
+
+        Raises:
+            LabelSetError: (a ValueError) naming the file that is missing, damaged or
+                inconsistent (labels.json, a frame or mask, particles.npz).
+        """
         import cv2
 
         root = Path(path)
@@ -291,31 +317,10 @@ class LabelSet:
         frames = np.zeros((len(records), h, w, 3), dtype=np.uint8)
         masks = np.zeros((len(records), h, w), dtype=bool)
         for i, rec in enumerate(records):
-            img = cv2.imread(str(root / rec["image"]), cv2.IMREAD_COLOR)
-            mask = cv2.imread(str(root / rec["mask"]), cv2.IMREAD_GRAYSCALE)
-            for name, arr in ((rec["image"], img), (rec["mask"], mask)):
-                if arr is None or arr.shape[:2] != (h, w):
-                    raise LabelSetError(f"{root / name}: missing, unreadable or not {w}x{h}")
+            img = _decoded(root / rec["image"], lambda p: read_image(p, cv2.IMREAD_COLOR), (h, w))
             frames[i] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            masks[i] = mask > 127
-        npz_path = root / PARTICLES
-        try:
-            with np.load(npz_path) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError) as exc:
-            raise LabelSetError(f"{npz_path}: unreadable ({exc})") from exc
-        offsets = arrays["offsets"]
-        if len(offsets) != len(records) + 1:
-            raise LabelSetError(f"{npz_path}: offsets do not match the {len(records)} frames")
-        particles = [
-            Particles(
-                *(
-                    arrays[key][lo:hi]
-                    for key in ("positions", "velocities", "phi", "cluster", "keep")
-                )
-            )
-            for lo, hi in itertools.pairwise(offsets)
-        ]
+            masks[i] = _decoded(root / rec["mask"], read_mask, (h, w))
+        particles = _read_particles(root / PARTICLES, len(records))
         counts = [{key: rec[key] for key in COUNTS} for rec in records]
         return cls(
             source=meta["source"],
@@ -328,6 +333,67 @@ class LabelSet:
             frame_count=meta.get("frame_count"),
             pympas_version=meta.get("pympas_version", ""),
         )
+
+
+def _decoded(path: Path, read: Any, shape: tuple[int, int]) -> np.ndarray:
+    """``read(path)`` checked to have the frame size; LabelSetError naming ``path``."""
+    try:
+        arr = read(path)
+    except (OSError, ValueError) as exc:
+        raise LabelSetError(f"{path}: missing, unreadable or damaged ({exc})") from exc
+    if arr.shape[:2] != shape:
+        raise LabelSetError(
+            f"{path}: is {arr.shape[1]}x{arr.shape[0]}, the label set is {shape[1]}x{shape[0]}"
+        )
+    return arr
+
+
+#: particles.npz: name -> (trailing shape, dtype kind)
+_PARTICLE_ARRAYS = {
+    "positions": ((2,), "f"),
+    "velocities": ((2,), "f"),
+    "phi": ((), "f"),
+    "cluster": ((), "iu"),
+    "keep": ((), "b"),
+}
+
+
+def _read_particles(npz_path: Path, frames: int) -> list[Particles]:
+    """The per-frame particles of ``particles.npz``, checked; LabelSetError naming the file."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (
+        OSError, ValueError, EOFError, KeyError, TypeError, AttributeError, UnicodeDecodeError,
+        zipfile.BadZipFile, zlib.error,
+    ) as exc:  # fmt: skip
+        raise LabelSetError(f"{npz_path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    missing = [key for key in (*_PARTICLE_ARRAYS, "offsets") if key not in arrays]
+    if missing:
+        raise LabelSetError(f"{npz_path}: has no array {', '.join(missing)}")
+    offsets = arrays["offsets"]
+    if offsets.dtype.kind not in "iu" or offsets.shape != (frames + 1,):
+        raise LabelSetError(
+            f"{npz_path}: offsets must be {frames + 1} integers (one more than the frames), "
+            f"got {offsets.dtype} {offsets.shape}"
+        )
+    n = len(arrays["phi"]) if arrays["phi"].ndim == 1 else -1
+    for key, (tail, kinds) in _PARTICLE_ARRAYS.items():
+        arr = arrays[key]
+        if arr.dtype.kind not in kinds or arr.shape != (n, *tail):
+            raise LabelSetError(
+                f"{npz_path}: {key} must be ({n}{''.join(f', {t}' for t in tail)}) of kind "
+                f"{kinds!r}, got {arr.dtype} {arr.shape}"
+            )
+    if offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
+        raise LabelSetError(
+            f"{npz_path}: offsets must rise monotonically from 0 to the {n} particles, got "
+            f"{offsets.tolist()[:8]}{'...' if len(offsets) > 8 else ''}"
+        )
+    return [
+        Particles(*(arrays[key][lo:hi] for key in _PARTICLE_ARRAYS))
+        for lo, hi in itertools.pairwise(offsets.tolist())
+    ]
 
 
 class LabelSetWriter:
@@ -372,7 +438,20 @@ class LabelSetWriter:
         self._parts.append(item.particles)
 
     def finish(self, meta: dict[str, Any]) -> Path:
-        """Write particles.npz and labels.json, then move the folder to ``out_dir``."""
+        """Write particles.npz and labels.json, then move the folder to ``out_dir``.
+
+        Raises:
+            OSError: naming the file that could not be written (full disk); nothing reaches
+                ``out_dir``.
+            FileExistsError: another writer completed ``out_dir`` meanwhile (it is kept).
+        """
+        try:
+            return self._finish(meta)
+        except BaseException:
+            self._folder.discard()
+            raise
+
+    def _finish(self, meta: dict[str, Any]) -> Path:
         parts = self._parts
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
 
@@ -380,15 +459,15 @@ class LabelSetWriter:
             arrays = [getattr(p, key) for p in parts]
             return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(shape, dtype)
 
-        np.savez_compressed(
-            self.tmp / PARTICLES,
-            positions=cat("positions", (0, 2), np.float64),
-            velocities=cat("velocities", (0, 2), np.float64),
-            phi=cat("phi", (0,), np.float64),
-            cluster=cat("cluster", (0,), np.int64),
-            keep=cat("keep", (0,), bool),
-            offsets=offsets,
-        )
+        arrays = {
+            "positions": cat("positions", (0, 2), np.float64),
+            "velocities": cat("velocities", (0, 2), np.float64),
+            "phi": cat("phi", (0,), np.float64),
+            "cluster": cat("cluster", (0,), np.int64),
+            "keep": cat("keep", (0,), bool),
+            "offsets": offsets,
+        }
+        write_atomic(self.tmp / PARTICLES, lambda fh: np.savez_compressed(fh, **arrays))
         doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pympas_version": __version__}
         doc.update(meta)
         doc["frames"] = self.records

@@ -19,7 +19,7 @@ import numpy as np
 import pympas._validate as _validate
 from pympas.device import torch_device
 from pympas.draw import overlay_mask
-from pympas.files import AtomicFolder, write_png
+from pympas.files import AtomicFolder, VideoFileWriter, write_png
 
 #: HRNet reduces the input by 32 (stem /4, then three halvings); inputs are padded to a multiple.
 SIZE_MULTIPLE = 32
@@ -156,31 +156,29 @@ def _fps(video: Any) -> float:
 
 
 class _OverlayWriter:
-    """MP4 (mp4v) of frames with the mask laid over; falls back to MJPG AVI if MP4 is refused."""
+    """``overlay.mp4`` (``overlay.avi`` where mp4 cannot be written) of the frames with the mask
+    laid over, checked frame by frame when closed (:class:`pympas.files.VideoFileWriter`)."""
 
     def __init__(self, folder: Path, fps: float) -> None:
-        self.folder, self.fps, self.writer, self.path = folder, fps, None, None
+        self.folder, self.fps = folder, fps
+        self.video: VideoFileWriter | None = None
 
     def add(self, rgb: np.ndarray, mask: np.ndarray) -> None:
         import cv2
 
-        if self.writer is None:
+        if self.video is None:
             h, w = rgb.shape[:2]
-            for name, codec in (("overlay.mp4", "mp4v"), ("overlay.avi", "MJPG")):
-                writer = cv2.VideoWriter(
-                    str(self.folder / name), cv2.VideoWriter_fourcc(*codec), self.fps, (w, h)
-                )
-                if writer.isOpened():
-                    self.writer, self.path = writer, self.folder / name
-                    break
-                writer.release()
-            else:
-                raise OSError(f"OpenCV cannot write an overlay video in {self.folder}")
-        self.writer.write(cv2.cvtColor(overlay_mask(rgb, mask), cv2.COLOR_RGB2BGR))
+            self.video = VideoFileWriter(self.folder / "overlay", self.fps, (w, h))
+        self.video.write(cv2.cvtColor(overlay_mask(rgb, mask), cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
+        """Finish the video and check that it holds every frame (OSError naming it if not)."""
+        if self.video is not None:
+            self.video.close()
+
+    def abort(self) -> None:
+        if self.video is not None:
+            self.video.abort()
 
 
 def segment_to_folder(
@@ -195,8 +193,13 @@ def segment_to_folder(
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 
-    The folder is built under a temporary name beside ``out_dir`` and renamed when complete;
-    an existing ``out_dir`` is replaced. Returns the number of frames written.
+    The folder is built under a temporary name beside ``out_dir`` and renamed only when every
+    mask (and the overlay video, checked frame by frame) was written completely; an existing
+    ``out_dir`` is replaced. Returns the number of frames written.
+
+    Raises:
+        OSError: naming the file that could not be written (a full disk); ``out_dir`` is left
+            as it was.
     """
     from pympas.video import open_video
 
@@ -218,9 +221,10 @@ def segment_to_folder(
                 n = _segment_with_overlay(
                     checkpoint_or_model, source, tmp, writer, device, batch_size, threshold
                 )
+                writer.close()
         finally:
             if writer is not None:
-                writer.close()
+                writer.abort()
         folder.commit()
     return n
 

@@ -8,6 +8,12 @@ object per logged step) and checkpoints ``checkpoint_NNNNNN.pt`` plus ``checkpoi
 
 Python API: :func:`train` (:class:`pympas.config.TrainConfig` -> run dir). Checkpoints are
 read and written by :mod:`pympas.model.checkpoint` (``load_model`` is re-exported here).
+
+Nothing is written before every input was checked (label sets decoded completely, weights and
+checkpoint read). A new run that stops before its first checkpoint (an error, Ctrl-C) removes
+what it wrote, so no folder that looks like a run is left; a resumed run cuts ``log.jsonl``
+back to the checkpoint's step, and every start removes the checkpoint temporaries of killed
+runs.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from torch import nn
 from pympas._version import __version__
 from pympas.config import RESUME_OVERRIDES, TrainConfig, check_config
 from pympas.device import torch_device
-from pympas.files import write_text_atomic
+from pympas.files import LineLog, append_text, output_folder, write_text_atomic
 from pympas.model.augment import GeometryParams, Photometric, PhotometricParams
 from pympas.model.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -75,6 +81,11 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
     if path in ("last", "") or (path is not None and os.path.isdir(path)):
         path = os.path.join(cfg.out if path in ("last", "") else path, LAST)
     ckpt = read_checkpoint(path)
+    if not isinstance(ckpt.get("optimizer"), dict):
+        raise ValueError(
+            f"{path}: cannot be resumed, it has no optimizer state (a checkpoint stripped for "
+            "inference?); start a new run instead"
+        )
     saved = dict(ckpt["config"])
     saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -203,7 +214,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         if start >= cfg.steps:
             raise ValueError(f"{cfg.resume}: already at step {start}; give --steps > {start}")
     elif cfg.pretrained:
-        report = load_pretrained(model.encoder, cfg.pretrained)
+        report = load_pretrained(model.encoder, cfg.pretrained, partial=cfg.pretrained_partial)
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
@@ -216,17 +227,88 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise ValueError(f"{cfg.resume}: optimizer state does not fit ({exc})") from exc
 
-    if main_rank:
-        os.makedirs(cfg.out, exist_ok=True)
-        config_text = json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"
-        write_text_atomic(os.path.join(cfg.out, "config.json"), config_text)
-        with open(os.path.join(cfg.out, "command.txt"), "a", encoding="utf-8") as fh:
-            fh.write(shlex.join(sys.argv) + "\n")
-        if report is not None:
-            print(report.summary(), file=sys.stderr)
-            write_text_atomic(os.path.join(cfg.out, "pretrained.txt"), report.summary() + "\n")
+    made_run_dir = not os.path.exists(cfg.out)
+    log_path = os.path.join(cfg.out, "log.jsonl")
+    log = None
+    written = {"checkpoints": 0}
+    try:
+        if main_rank:
+            output_folder(cfg.out)  # also removes checkpoint temporaries of killed runs
+            config_text = json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"
+            write_text_atomic(os.path.join(cfg.out, "config.json"), config_text)
+            append_text(os.path.join(cfg.out, "command.txt"), shlex.join(sys.argv) + "\n")
+            if report is not None:
+                print(report.summary(), file=sys.stderr)
+                write_text_atomic(os.path.join(cfg.out, "pretrained.txt"), report.summary() + "\n")
+            if ckpt is not None:
+                _cut_log(log_path, start)
+            log = LineLog(log_path)
+        return _loop(cfg, model, net, optimizer, photometric, dataset, start, rank, world,
+                     device, log, ckpt, written)  # fmt: skip
+    except BaseException:
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()
+        if main_rank and ckpt is None and written["checkpoints"] == 0:
+            _remove_failed_start(cfg.out, made_run_dir)
+        raise
+
+
+#: what a new run writes before its first checkpoint
+_RUN_FILES = ("config.json", "command.txt", "log.jsonl", "pretrained.txt")
+
+
+def _remove_failed_start(out: str, made_run_dir: bool) -> None:
+    """Remove what a new run wrote before it failed without any checkpoint (and its folder, if
+    it made it and nothing else is in it): a folder without a checkpoint is no run."""
+    for name in _RUN_FILES:
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(out, name))
+    if made_run_dir:
+        with contextlib.suppress(OSError):
+            os.rmdir(out)  # only if empty
+
+
+def _cut_log(path: str, step: int) -> None:
+    """Keep the records of ``log.jsonl`` up to ``step`` (the checkpoint a run resumes from), so
+    that the resumed run's records follow without repeating steps; a line cut by a kill is
+    dropped."""
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and rec["step"] <= step:
+                kept.append(line.rstrip("\n") + "\n")
+    write_text_atomic(path, "".join(kept))
+
+
+def _loop(
+    cfg: TrainConfig,
+    model: nn.Module,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    photometric: Photometric,
+    dataset: LabelSetDataset,
+    start: int,
+    rank: int,
+    world: int,
+    device: torch.device,
+    log: LineLog | None,
+    ckpt: dict | None,
+    written: dict[str, int],
+) -> str:
+    cuda = device.type == "cuda"
+    main_rank = rank == 0
 
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, cfg.seed, rank, start, cfg.steps)
     loader = torch.utils.data.DataLoader(
@@ -249,7 +331,6 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start, desc="pympas-train", dynamic_ncols=True)
-    log = open(os.path.join(cfg.out, "log.jsonl"), "a", encoding="utf-8") if main_rank else None
     net.train()
     t_last, n_last = time.perf_counter(), start
     try:
@@ -278,8 +359,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
                 rec = {"step": done, "loss": terms[0], "l_seg": terms[1], "l_air": terms[2]}
                 rec.update({"lr": lr, "images_per_s": rate, "time": time.time()})
                 if log is not None:
-                    log.write(json.dumps(rec) + "\n")
-                    log.flush()
+                    log.write(json.dumps(rec))
                 if bar is not None:
                     bar.set_postfix(
                         loss=f"{terms[0]:.4f}", seg=f"{terms[1]:.4f}", air=f"{terms[2]:.4f}"
@@ -288,6 +368,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
                 bar.update(1)
             if done % cfg.save_every == 0 or done == cfg.steps:
                 _checkpoint(cfg, model, optimizer, done, rank, world)
+                written["checkpoints"] += 1
     finally:
         if bar is not None:
             bar.close()

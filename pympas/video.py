@@ -2,8 +2,10 @@
 array or an iterable of frames, read one frame at a time so memory stays bounded.
 
 Every problem with a source raises :class:`VideoError` (a ``ValueError``) whose message names the
-source: a missing path, a file that is not a video, a truncated or corrupt video, fewer than two
-frames, frames of changing size, a folder with no images.
+source: a missing path, a file that is not a video, a truncated or corrupt video, a damaged image
+in an image folder (a truncated JPEG that the decoder would pad with grey, see
+:func:`pympas.files.read_image`), fewer than two frames, frames of changing size, a folder with no
+images.
 """
 
 from __future__ import annotations
@@ -217,12 +219,13 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def _read_images(files: list[Path]) -> Iterator[np.ndarray]:
-    import cv2
+    from pympas.files import read_image
 
     for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise VideoError(f"{f}: cannot read this image (corrupt or not an image)")
+        try:
+            img = read_image(f)  # damage the decoder reports (a truncated JPEG) is an error
+        except (OSError, ValueError) as exc:
+            raise VideoError(str(exc)) from exc  # ImageError and OSError name the file
         if img.ndim == 3 and img.shape[2] == 4:
             img = img[:, :, :3]
         yield img

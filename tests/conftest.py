@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from helpers.devices import DEVICES, cuda_unavailable_reason
+from helpers.disks import mount_small_disk, unmount
 from helpers.labelsets import write_labelset
 
 
@@ -30,3 +31,15 @@ def labelset(tmp_path_factory) -> str:
     """A 4-frame 48x64 label set on disk (bright textured disc on dark noise): learnable in a few
     training steps. Shared, so tests must not modify it; use ``write_labelset`` for one to edit."""
     return write_labelset(tmp_path_factory.mktemp("ls") / "set", n_frames=4)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A freshly mounted 2 MiB tmpfs (``.path``, ``.fill(leave=bytes)``)."""
+    disk = mount_small_disk(tmp_path / "disk")
+    if isinstance(disk, str):
+        pytest.skip(disk)
+    try:
+        yield disk
+    finally:
+        unmount(disk)

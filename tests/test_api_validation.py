@@ -49,6 +49,11 @@ BAD_PARTICLE_ARGS = [
     ({"z": -0.1}, ValueError, "z"),
     ({"z": 0.5}, ValueError, "z"),  # = 1/K with K = 2
     ({"z": float("nan")}, ValueError, "z"),
+    # outside the domain: squares would overflow (positions, velocities), not an int64 (k)
+    ({"points": np.where(PTS == 3.0, 1.3e154, PTS)}, ValueError, "points"),
+    ({"points": np.where(PTS == 3.0, -2e150, PTS)}, ValueError, "points"),
+    ({"velocities": np.where(VEL == -1.0, 1e154, VEL)}, ValueError, "velocities"),
+    ({"k": 2**63}, ValueError, "k"),
 ]
 
 
@@ -67,6 +72,30 @@ def test_bad_particle_arguments_raise_errors_naming_the_argument(kwargs, error, 
         KERNELS[kernel](args["points"], args["velocities"], args["offsets"], args["k"], args["z"])
 
 
+def test_rasterize_with_radius_and_centre_whose_squares_overflow_is_refused_not_hung():
+    """r^2 - dy^2 was inf - inf = NaN, cast to int64: a ~9e18-step loop that no signal stopped.
+    Run in a child process so that a regression fails on the timeout instead of hanging."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, pympas\n"
+        "try:\n"
+        "    pympas.rasterize_circles(np.array([[0.0, -1.3e154]]), None, 4, 4, 1.3e154)\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "centers must lie within +-1e+150" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("value", [None, 0, 1, "yes", np.float64(1.0)])
+@pytest.mark.parametrize("kernel", ["collectiveness", "individual_collectiveness"])
+def test_clamp_negative_must_be_true_or_false(kernel, value):
+    with pytest.raises(TypeError, match=r"clamp_negative must be True or False"):
+        getattr(pympas, kernel)(PTS, VEL, k=2, clamp_negative=value)
+
+
 def test_min_cluster_size_below_one_is_rejected():
     with pytest.raises(ValueError, match="min_cluster_size"):
         pympas.collectiveness(PTS, VEL, k=2, min_cluster_size=0)
@@ -83,6 +112,9 @@ def test_min_cluster_size_below_one_is_rejected():
         ({"centers": np.zeros((3, 3))}, ValueError, "centers"),
         ({"centers": np.array([[np.nan, 1.0]])}, ValueError, "centers"),
         ({"offsets": [0, 2]}, ValueError, "offsets"),
+        ({"radius": 1.3e154}, ValueError, "radius"),
+        ({"centers": np.array([[0.0, -1.3e154]])}, ValueError, "centers"),
+        ({"height": 2**63}, ValueError, "height"),
     ],
 )
 def test_bad_rasterize_arguments_raise_errors_naming_the_argument(kwargs, error, name):

@@ -287,3 +287,61 @@ def test_a_scene_given_by_its_mask_folder_is_named_after_the_scene(tmp_path):
     for kind in ("gt", "gt_regions"):
         ev = pympas.evaluate(pred, tmp_path / "corridor" / kind)
         assert [s.scene for s in ev.scenes] == ["corridor"] and ev.miou == 1.0
+
+
+def test_a_labelme_label_matching_no_shape_is_an_error_listing_the_labels_found(tmp_path, capsys):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    square = {"shape_type": "polygon", "points": [[0, 0], [9, 0], [9, 9], [0, 9]]}
+    _labelme(gt / "000000.json", [{**square, "label": "Crowd"}], h=20, w=20)
+    _labelme(gt / "000001.json", [{**square, "label": "car"}, {**square, "label": "Crowd"}],
+             h=20, w=20)  # fmt: skip
+    pred = _write(tmp_path / "pred", {0: np.zeros((20, 20), bool), 1: np.zeros((20, 20), bool)})
+    found = r"labels found: 'Crowd' \(2 shapes\), 'car' \(1 shapes\)"
+    with pytest.raises(ValueError, match=rf"label 'crowd' matches no shape in its 2 .*{found}"):
+        pympas.evaluate(pred, gt)  # not an IoU of 1.0 for an "empty" ground truth
+    assert main(["evaluate", str(pred), str(gt)]) == 1
+    assert "'Crowd' (2 shapes)" in capsys.readouterr().err
+    assert pympas.evaluate(pred, gt, label="Crowd").scenes[0].gt_pixels == 200
+    # files without any shape are an empty ground truth, not a typo
+    for f in gt.iterdir():
+        _labelme(f, [], h=20, w=20)
+    assert pympas.evaluate(pred, gt).miou == 1.0
+
+
+def test_rgba_16_bit_and_colour_masks_are_read_by_the_documented_rule(tmp_path):
+    truth = _box(6, 8, 1, 4, 2, 6)
+    gt = _write(tmp_path / "gt", {0: truth, 1: truth, 2: truth, 3: truth})
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    opaque = np.zeros((6, 8, 4), np.uint8)
+    opaque[..., 3] = 255  # an opaque black background: not crowd
+    opaque[truth, :3] = 255
+    cv2.imwrite(str(pred / "000000.png"), opaque)
+    clear = np.zeros((6, 8, 4), np.uint8)
+    clear[..., :3] = 255  # white everywhere, but transparent outside the crowd
+    clear[truth, 3] = 255
+    cv2.imwrite(str(pred / "000001.png"), clear)
+    cv2.imwrite(str(pred / "000002.png"), np.where(truth, 65535, 0).astype(np.uint16))
+    red = np.zeros((6, 8, 3), np.uint8)
+    red[truth, 2] = 1  # a faint red mark on black is still crowd
+    cv2.imwrite(str(pred / "000003.png"), red)
+    ev = pympas.evaluate(pred, gt)
+    assert (ev.scenes[0].intersection, ev.scenes[0].union) == (48, 48)
+
+
+def test_labelme_vertices_far_outside_the_image_are_clipped_not_wrapped(tmp_path):
+    far = 1e9  # * 16 (OpenCV's fixed point) overflowed int32 into an empty polygon
+    shapes = [
+        {"label": "crowd", "shape_type": "polygon",
+         "points": [[-far, -far], [4.0, -far], [4.0, far], [-far, far]]},
+        {"label": "crowd", "shape_type": "rectangle", "points": [[-far, 17.0], [far, far]]},
+        {"label": "crowd", "shape_type": "circle", "points": [[far, 8.0], [20.0, 8.0]]},
+    ]  # fmt: skip
+    mask = labelme_mask(_labelme(tmp_path / "far.json", shapes, h=20, w=30), "crowd")
+    expected = np.zeros((20, 30), bool)
+    expected[:, :5] = True  # x <= 4
+    expected[17:, :] = True  # y >= 17
+    assert (mask == expected)[:, :18].all()
+    assert mask[:, 21:].all() and not mask[:17, 5:19].any()  # the circle's edge is x = 20
+    assert mask[8, 20]

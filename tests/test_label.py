@@ -225,3 +225,75 @@ def test_labels_on_every_device_equal_the_cpu_labels(video, labels, device):
 def test_an_unknown_device_is_refused_naming_it(video):
     with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu'.*'tpu'"):
         pympas.label(video, device="tpu", progress=False)
+
+
+def _edit_meta(root, change):
+    meta = json.loads((root / "labels.json").read_text())
+    change(meta)
+    (root / "labels.json").write_text(json.dumps(meta))
+
+
+def _edit_npz(root, change):
+    with np.load(root / "particles.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    np.savez(root / "particles.npz", **arrays)
+
+
+MALFORMED = {
+    # what LabelSet.load raised before: KeyError, TypeError, AttributeError, UnicodeDecodeError,
+    # BadZipFile, or nothing at all (non-monotone offsets)
+    "index is text": ("labels.json", lambda r: _edit_meta(
+        r, lambda m: m["frames"][0].update(index="zero"))),
+    "image is a number": ("labels.json", lambda r: _edit_meta(
+        r, lambda m: m["frames"][0].update(image=7))),
+    "image outside the set": ("labels.json", lambda r: _edit_meta(
+        r, lambda m: m["frames"][0].update(image="../../etc/passwd"))),
+    "counts missing": ("labels.json", lambda r: _edit_meta(
+        r, lambda m: m["frames"][1].pop("coverage"))),
+    "params not an object": ("labels.json", lambda r: _edit_meta(
+        r, lambda m: m.update(params=["stride", 20]))),
+    "source missing": ("labels.json", lambda r: _edit_meta(r, lambda m: m.pop("source"))),
+    "not UTF-8": ("labels.json", lambda r: (r / "labels.json").write_bytes(b"\xff\xfe{\x00")),
+    "npz not a zip": ("particles.npz", lambda r: (r / "particles.npz").write_bytes(b"PK\x03\x04")),
+    "npz truncated": ("particles.npz", lambda r: (r / "particles.npz").write_bytes(
+        (r / "particles.npz").read_bytes()[:200])),
+    "no offsets": ("particles.npz", lambda r: _edit_npz(r, lambda a: a.pop("offsets"))),
+    "offsets not monotone": ("particles.npz", lambda r: _edit_npz(
+        r, lambda a: a.update(offsets=a["offsets"][[0, 2, 1, 3]]))),
+    "offsets short": ("particles.npz", lambda r: _edit_npz(
+        r, lambda a: a.update(offsets=a["offsets"][:2]))),
+    "phi of another length": ("particles.npz", lambda r: _edit_npz(
+        r, lambda a: a.update(phi=a["phi"][:-1]))),
+    "keep as text": ("particles.npz", lambda r: _edit_npz(
+        r, lambda a: a.update(keep=a["keep"].astype(str)))),
+    "mask truncated": ("000020.png", lambda r: (r / "masks/000020.png").write_bytes(
+        (r / "masks/000020.png").read_bytes()[:60])),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_label_set_raises_label_set_error_naming_the_file(tmp_path, labels, case):
+    from pympas.labelset import LabelSetError
+
+    root = tmp_path / "set"
+    labels.save(root)
+    named, corrupt = MALFORMED[case]
+    corrupt(root)
+    with pytest.raises(LabelSetError, match=named.replace(".", r"\.")):
+        pympas.LabelSet.load(root)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_output_folders_and_files_get_the_permissions_the_umask_allows(tmp_path, labels, umask):
+    from pympas.files import write_text_atomic
+
+    old = os.umask(umask)
+    try:
+        labels.save(tmp_path / "set")
+        write_text_atomic(tmp_path / "scores.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "set").stat().st_mode & 0o777 == 0o777 & ~umask  # not always 0700
+    assert (tmp_path / "set/labels.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "scores.json").stat().st_mode & 0o777 == 0o666 & ~umask

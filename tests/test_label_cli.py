@@ -132,3 +132,76 @@ def test_output_names_are_distinct_and_repeated_inputs_labelled_once(tmp_path):
     x, y = str(tmp_path / "x/cam.avi"), str(tmp_path / "y/cam.avi")
     videos, bad = expand_inputs([x, y, x, str(tmp_path / "y")])
     assert videos == [(x, "x"), (y, "y")] and bad == []  # named after their folders
+
+
+def test_same_named_videos_from_two_folders_get_one_set_each_and_reruns_skip_their_own(
+    tmp_path, capsys
+):
+    for cam, seed in (("a", 1), ("b", 2)):
+        (tmp_path / cam).mkdir()
+        write_video(tmp_path / cam / "v.avi", moving_blobs(21, seed=seed))
+    a, b = str(tmp_path / "a/v.avi"), str(tmp_path / "b/v.avi")
+    out = tmp_path / "out"
+    assert main(["label", a, b, "-o", str(out), "-q"]) == 0
+    assert entries(out) == ["a", "b"]
+    for name, src in (("a", a), ("b", b)):
+        assert json.loads((out / name / "labels.json").read_text())["source"] == src
+    assert main(["label", a, b, "-o", str(out), "-q"]) == 0
+    assert "0 labelled, 2 skipped" in capsys.readouterr().out
+
+
+def test_a_set_of_another_video_or_other_parameters_is_an_error_never_a_skip(tmp_path, capsys):
+    for cam, seed in (("a", 1), ("b", 2)):
+        (tmp_path / cam).mkdir()
+        write_video(tmp_path / cam / "v.avi", moving_blobs(21, seed=seed))
+    a, b = str(tmp_path / "a/v.avi"), str(tmp_path / "b/v.avi")
+    out = tmp_path / "out"
+    assert main(["label", a, "-o", str(out), "-q"]) == 0  # out/v
+    stamp = (out / "v/labels.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["label", b, "-o", str(out), "-q"]) == 1  # also out/v: holds a's labels
+    text = capsys.readouterr().out
+    assert f"FAILED  {b}: {out / 'v'} holds the labels of another video ({a})" in text
+    assert main(["label", a, "-o", str(out), "-q", "--stride", "10"]) == 1
+    assert "was labelled with other parameters (stride 20 -> 10)" in capsys.readouterr().out
+    assert (out / "v/labels.json").stat().st_mtime_ns == stamp  # untouched
+    assert main(["label", a, "-o", str(out), "-q", "--device", "cpu"]) == 0  # same labels
+    assert "1 skipped" in capsys.readouterr().out
+    assert main(["label", b, "-o", str(out), "-q", "--overwrite"]) == 0
+    assert json.loads((out / "v/labels.json").read_text())["source"] == b
+
+
+def test_two_writers_of_one_set_at_once_one_wins_cleanly_the_other_says_so(tmp_path):
+    import pympas
+    from pympas.labelset import LabelSetWriter
+
+    labels = pympas.label(moving_blobs(21, seed=1), progress=False)
+    out = tmp_path / "set"
+    first, second = LabelSetWriter(out), LabelSetWriter(out)  # both start before either ends
+    meta = {"source": "v", "height": labels.height, "width": labels.width, "params": {},
+            "frame_count": 21}  # fmt: skip
+    for writer in (first, second):
+        writer.add(labels._labelled(0))
+    first.finish(meta)
+    with pytest.raises(FileExistsError, match=r"set: was completed by another writer meanwhile"):
+        second.finish({**meta, "source": "w"})
+    assert json.loads((out / "labels.json").read_text())["source"] == "v"
+    assert entries(tmp_path) == ["set"]  # the loser's temporary folder is gone
+
+
+def test_two_label_processes_on_one_output_both_succeed_with_one_complete_set(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    video = tmp_path / "v.avi"
+    write_video(video, moving_blobs(50, seed=1))
+    cmd = [sys.executable, "-m", "pympas", "label", str(video), "-o", str(tmp_path / "out"), "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    said = "".join(outputs)
+    assert said.count("1 labelled") >= 1 and said.count("1 skipped") <= 1
+    assert entries(tmp_path / "out") == ["v"]
+    assert json.loads((tmp_path / "out/v/labels.json").read_text())["source"] == str(video)

@@ -115,3 +115,46 @@ def test_image_of_another_size_in_a_folder_is_named(tmp_path, short):
         cv2.imwrite(str(tmp_path / f"img{t}.png"), frame if t != 4 else frame[:60])
     with pytest.raises(VideoError, match=r"img4\.png: frame 4 has size 160x60"):
         pympas.label(tmp_path, progress=False)
+
+
+def _truncate(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _flip_middle(data: bytes) -> bytes:
+    mid = len(data) // 2
+    return data[:mid] + bytes(b ^ 0xFF for b in data[mid : mid + 20]) + data[mid + 20 :]
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [(_truncate, r"\((corrupt|damaged)"), (_flip_middle, r"\(damaged .*Corrupt JPEG data")],
+)
+def test_a_damaged_jpeg_in_an_image_folder_is_an_error_naming_it(tmp_path, capsys, damage, said):
+    """libjpeg decodes a truncated JPEG or one with corrupt data into an image with grey or
+    garbage rows, warns on stderr and succeeds; the damaged frame must not become training
+    data."""
+    import cv2
+
+    from pympas.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t, frame in enumerate(moving_blobs(25)):
+        cv2.imwrite(str(frames / f"{t:03d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    bad = frames / "012.jpg"
+    bad.write_bytes(damage(bad.read_bytes()))
+    assert cv2.imread(str(bad)) is not None  # what OpenCV itself makes of it
+    with pytest.raises(VideoError, match=rf"012\.jpg: cannot read this image {said}"):
+        pympas.label(frames, progress=False)
+    out = tmp_path / "out"
+    assert main(["label", str(frames), "-o", str(out), "-q"]) == 1
+    assert f"FAILED  {frames}: {bad}: cannot read this image" in capsys.readouterr().out
+    assert list(out.iterdir()) == []
+
+
+def test_k_beyond_int64_is_refused_by_the_command_naming_it(tmp_path, capsys):
+    from pympas.cli import main
+
+    assert main(["label", str(tmp_path), "-o", str(tmp_path / "out"), "--k", str(2**63)]) == 2
+    assert "k must be <= 9223372036854775807" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from helpers.devices import to_numpy
 from helpers.strategies import SETTINGS, couplings, crowds, disc_sets, discs
 from hypothesis import given, settings
@@ -161,3 +162,23 @@ def test_rasterize_paints_the_inside_part_of_discs_centred_outside_the_image():
     np.testing.assert_array_equal(
         masks, reference.rasterize_circles(np.array([[-3.0, 5.0], [12.0, -2.0]]), [0, 2], 10, 10, 4)
     )
+
+
+def test_kernels_at_the_edge_of_the_domain_equal_the_reference(device):
+    """|coordinates|, |velocities| and radii up to 1e150 (the domain, whose squares stay finite):
+    neighbours, correlations and discs are those of the reference, not artefacts of overflow."""
+    big = pympas._validate.MAX_MAGNITUDE
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 1.0], [big, -big], [-big, big], [2.0, 5.0]])
+    velocities = np.array([[big, big], [1.0, 1.0], [-big, -big], [big, 0.0], [0.0, -big],
+                           [1e-3, 0.0]])  # fmt: skip
+    nbr, corr = pympas.knn_correlation(points, velocities, k=4, device=device)
+    ref_nbr, ref_corr = reference.knn_correlation(points, velocities, np.array([0, 6]), 4)
+    np.testing.assert_array_equal(to_numpy(nbr), ref_nbr)
+    np.testing.assert_array_equal(to_numpy(corr), ref_corr)
+    assert to_numpy(corr)[0, 0] == pytest.approx(1.0)  # (1e150, 1e150) and (1, 1) agree
+    assert to_numpy(corr)[1, 1] == pytest.approx(-1.0)  # (1, 1) and (-1e150, -1e150) oppose
+    centers = np.array([[2.0, -big], [-big, 3.0], [big, big], [4.0, 4.0]])
+    for radius in (big, 1e75, 2.5):
+        masks = pympas.rasterize_circles(centers, [0, 1, 2, 4], 6, 7, radius, device=device)
+        ref = reference.rasterize_circles(centers, [0, 1, 2, 4], 6, 7, radius)
+        np.testing.assert_array_equal(to_numpy(masks), ref)

@@ -177,3 +177,21 @@ def test_cli_segments_several_videos_and_reports_a_bad_one(tmp_path, capsys):
     assert len(masks) == 3
     assert cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == (40, 48)
     assert not (tmp_path / "out" / "bad").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_segment_on_cuda_with_a_cpu_only_torch_is_a_one_line_error(tmp_path, capsys):
+    model_mod = pytest.importorskip("pympas.model")
+    from pympas._version import __version__
+
+    ckpt = tmp_path / "tiny.pt"
+    torch.save({"model": model_mod.MPASNet("w18-small").state_dict(), "optimizer": {},
+                "step": 0, "config": {"arch": "w18-small"}, "pympas_version": __version__},
+               ckpt)  # fmt: skip
+    video = _write_video(tmp_path / "v.avi", _video(t=3, h=40, w=48))
+    assert main(["segment", str(ckpt), str(video), "-o", str(tmp_path / "out"),
+                 "--device", "cuda"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith("pympas segment: error: device 'cuda' was asked for, but CUDA is not")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -228,3 +228,115 @@ def test_unknown_air_mode_is_refused_by_name(labelset, tmp_path):
     with pytest.raises(SystemExit):
         main([labelset, "-o", str(tmp_path / "r"), "--air-mode", "l1"])
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_cuts_the_log_back_to_the_checkpoint_so_no_step_repeats(run4, tmp_path):
+    """A run killed after logging step 4 but with its last checkpoint at step 2, resumed."""
+    run = str(tmp_path / "r")
+    shutil.copytree(run4, run)
+    with open(os.path.join(run, "log.jsonl"), "a") as fh:
+        fh.write('{"step": 5, "loss": 0.')  # the line a kill cut in half
+    ckpt = os.path.join(run, "checkpoint_000002.pt")
+    assert main(["-o", run, "--resume", ckpt, "--no-progress"]) == 0
+    steps = [r["step"] for r in _log(run)]
+    assert steps == [1, 2, 3, 4]
+    full, cont = _log(run4), _log(run)
+    assert [r["loss"] for r in full] == [r["loss"] for r in cont]  # exact resume, as before
+
+
+def test_checkpoint_temporaries_of_a_run_killed_while_saving_are_removed_on_the_next_start(
+    run4, tmp_path
+):
+    run = tmp_path / "r"
+    shutil.copytree(run4, run)
+    writer = (
+        "import sys, time\n"
+        "from pympas.files import write_atomic\n"
+        "def slow(fh):\n"
+        "    fh.write(b'half a checkpoint')\n"
+        "    fh.flush()\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(60)\n"
+        f"write_atomic({str(run / 'checkpoint_000006.pt')!r}, slow)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    proc.kill()  # SIGKILL in the middle of the write
+    proc.wait()
+    left = [p.name for p in run.glob(".checkpoint_000006.pt.tmp-*")]
+    assert len(left) == 1 and f"-{proc.pid}-" in left[0]
+    assert main(["-o", str(run), "--resume", "--steps", "5", "--no-progress"]) == 0
+    assert not list(run.glob(".*.tmp-*"))
+    assert [r["step"] for r in _log(str(run))] == [1, 2, 3, 4, 5]
+
+
+def test_resuming_a_checkpoint_without_optimizer_state_is_an_error_naming_it(
+    run4, tmp_path, capsys
+):
+    ckpt = read_checkpoint(os.path.join(run4, "checkpoint_000002.pt"))
+    del ckpt["optimizer"]
+    stripped = tmp_path / "stripped.pt"
+    torch.save(ckpt, stripped)
+    assert main(["-o", str(tmp_path / "r"), "--resume", str(stripped), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{stripped}: cannot be resumed, it has no optimizer state" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
+def _png_with_corrupt_data_and_valid_checksums(path):
+    """Rewrite the PNG at ``path`` so that its IDAT holds a valid zlib stream (checksums right)
+    of too little image data: every row after the first half is missing."""
+    import struct
+    import zlib
+
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    data = path.read_bytes()
+    at = data.index(b"IDAT") - 4
+    size = struct.unpack(">I", data[at : at + 4])[0]
+    rows = img.reshape(img.shape[0], -1)[: img.shape[0] // 2]
+    body = zlib.compress(b"".join(b"\0" + r.tobytes() for r in rows))
+    chunk = struct.pack(">I", len(body)) + b"IDAT" + body
+    chunk += struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    path.write_bytes(data[:at] + chunk + data[at + 12 + size :])
+
+
+def test_a_mask_with_corrupt_data_but_valid_checksums_fails_before_training_and_leaves_no_run(
+    tmp_path, capsys
+):
+    from pathlib import Path
+
+    sets = write_labelset(tmp_path / "set", n_frames=6, size=(32, 40))
+    bad = Path(sets) / "masks" / "000004.png"
+    _png_with_corrupt_data_and_valid_checksums(bad)
+    run = tmp_path / "run"
+    code = main([sets, "-o", str(run), "--steps", "50", "--arch", "w18-small", "--batch-size",
+                 "1", "--crop", "32", "--workers", "0", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{bad}: cannot read this image (" in err and "Not enough image data" in err
+    assert not run.exists()  # no config.json/log.jsonl that would look like a run
+
+
+def test_pretrained_weights_of_another_depth_are_an_error_unless_partial_is_asked(
+    labelset, tmp_path, capsys
+):
+    from pympas.model import HRNet
+
+    deeper = tmp_path / "hrnet_w18.pth"
+    torch.save(HRNet("w18").state_dict(), deeper)  # same width as w18-small, more blocks
+    args = [labelset, "--steps", "1", "--arch", "w18-small", "--batch-size", "1", "--crop",
+            "32", "--workers", "0", "--no-progress", "--pretrained", str(deeper)]  # fmt: skip
+    assert main([*args, "-o", str(tmp_path / "strict")]) == 2
+    err = capsys.readouterr().err
+    assert f"{deeper}: does not fit HRNet 'w18-small'" in err and "unexpected keys" in err
+    assert "--pretrained-partial" in err and not (tmp_path / "strict").exists()
+    shallower = tmp_path / "hrnet_w18_small.pth"
+    torch.save(HRNet("w18-small").state_dict(), shallower)
+    args_w18 = [a if a != "w18-small" else "w18" for a in args[:-1]] + [str(shallower)]
+    assert main([*args_w18, "-o", str(tmp_path / "strict2")]) == 2
+    assert "missing keys" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "partial"), "--pretrained-partial"]) == 0
+    report = (tmp_path / "partial" / "pretrained.txt").read_text()
+    assert "unexpected" in report and str(deeper) in report

@@ -2,7 +2,10 @@
 
 Each sub-command lives in its own module of this package, which provides
 ``register(subparsers)`` and a ``run(args)`` that calls the library; options take their
-defaults from the library's signatures (:func:`pympas.cli._common.default`). The library
+defaults from the library's signatures (:func:`pympas.cli._common.default`). Every command runs
+through :func:`pympas.cli._common.run_command`: one clean stop on Ctrl-C or SIGTERM (exit 130 or
+143, one line, nothing half-written) and one error line naming the file an output could not be
+written to. The library
 itself is imported only when a command runs, so ``pympas --help`` stays fast and light.
 """
 
@@ -44,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from pympas.cli._common import run_command
+
+    return run_command(args.command, args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

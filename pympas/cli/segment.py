@@ -1,4 +1,9 @@
-"""``pympas segment CHECKPOINT VIDEO... -o OUT``: crowd masks for every frame of videos."""
+"""``pympas segment CHECKPOINT VIDEO... -o OUT``: crowd masks for every frame of videos.
+
+Each ``OUT/<name>`` folder appears only when every mask in it (and the overlay video) was written
+and checked; a full disk fails the video with a message naming the file. Temporary folders of
+killed runs are removed when ``OUT`` is next used.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pympas.segmentation import segment, segment_to_folder
 
 
 def run(args: argparse.Namespace) -> int:
-    from pympas.files import output_names
+    from pympas.files import output_folder, output_names
     from pympas.segmentation import load_for_inference
 
     checkpoint = Path(args.checkpoint)
@@ -23,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
         model = load_for_inference(checkpoint, args.device)
     except (ValueError, TypeError, OSError, RuntimeError, KeyError) as exc:
         return fail("segment", exc)
-    out = Path(args.output)
+    try:
+        out = output_folder(args.output)  # also removes temporaries of killed runs
+    except OSError as exc:
+        return fail("segment", exc)
     failures = []
     for video, name in zip(args.videos, names, strict=True):
         target = out / name

@@ -1,7 +1,8 @@
 """``pympas train`` (alias ``pympas-train``): train MPASNet on label sets from ``pympas label``.
 
     pympas train LABELSET_DIR... -o RUN_DIR [--arch w48|w32|w18|w18-small] [--steps N]
-                 [--batch-size B] [--crop S] [--pretrained PATH] [--resume [CKPT]]
+                 [--batch-size B] [--crop S] [--pretrained PATH [--pretrained-partial]]
+                 [--resume [CKPT]]
                  [--device DEV] [--amp|--no-amp] [--no-air] [--air-mode standardized|raw]
                  [--no-sfa] [--loss dice|dice-literal|ce] [--no-siamese]
 
@@ -34,6 +35,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
     p.add_argument("--crop", type=int, default=d.crop, help=f"crop size (default {d.crop})")
     p.add_argument("--pretrained", metavar="PATH", help="ImageNet HRNet weights (local file)")
+    p.add_argument(
+        "--pretrained-partial", action="store_true",
+        help="load --pretrained although encoder keys are missing or unexpected (else an error)",
+    )  # fmt: skip
     p.add_argument(
         "--resume", nargs="?", const="last", metavar="CKPT",
         help="continue from CKPT (default RUN_DIR/checkpoint_last.pt)",
@@ -92,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pympas-train``: the same as ``pympas train``."""
-    return run(build_parser().parse_args(argv))
+    from pympas.cli._common import run_command
+
+    return run_command("train", run, build_parser().parse_args(argv))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

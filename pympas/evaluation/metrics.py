@@ -11,13 +11,23 @@ Inputs
 ------
 ``pred`` and ``gt`` each name the masks of one or several scenes:
 
-- a folder of frame files: PNG masks (nonzero = crowd; 0/255 as written by ``pympas segment``,
+- a folder of frame files: mask images (PNG, BMP, TIFF; 0/255 as written by ``pympas segment``,
   ``pympas label`` and ``pympas synth``) or, for ground truth, labelme JSON files whose shapes
   (polygons, rectangles, circles) with the label ``label`` are filled into masks;
 - a folder of scene sub-folders (one scene per sub-folder, matched by name between ``pred`` and
   ``gt``). A scene folder may also be a synthetic scene written by ``pympas synth`` (its masks in
   ``gt/``) or a label set written by ``pympas label`` (its masks in ``masks/``);
 - a mapping ``scene name -> folder`` or ``scene name -> {frame index: (H, W) mask array}``.
+
+How a mask file is read (:func:`pympas.files.read_mask`): a pixel is crowd iff it is not black
+(any gray or colour channel > 0) and, if the file has an alpha channel, not fully transparent
+(alpha > 0). So an RGBA mask with an opaque black background is read as drawn, not as all
+crowd; 16-bit, 0/1 and colour-on-black masks work too.
+
+labelme shapes are clipped to the image in floating point before they are filled (a vertex at
+1e9 px fills the part inside the image). A ``label`` that matches no shape in any annotation
+file of a scene whose files do hold shapes is an error listing the labels found ("Crowd" is not
+"crowd"); a scene whose files hold no shapes at all is an empty ground truth.
 
 Frames are matched by file-name stem; all-digit stems are read as frame indices, so
 ``20.png`` matches ``000020.json``. Every ground-truth frame needs a prediction. Predicted frames
@@ -38,8 +48,10 @@ import io
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -170,10 +182,24 @@ def _ratio(inter: int, union: int, empty: str) -> float:
 
 
 def _load_pair(
-    pitem: Any, gitem: Any, scene: str, key: Any, label: str | Iterable[str]
+    pitem: Any, gitem: Any, scene: str, key: Any, label: str | Iterable[str], found: Counter
 ) -> tuple[np.ndarray, np.ndarray]:
     p = _load(pitem, _describe(pitem, scene, key, "pred"), label, None)
-    return p, _load(gitem, _describe(gitem, scene, key, "gt"), label, p.shape)
+    return p, _load(gitem, _describe(gitem, scene, key, "gt"), label, p.shape, found)
+
+
+def _check_label_found(scene: str, label: str | Iterable[str], found: Counter, files: int) -> None:
+    """A label that matches none of the shapes of a scene's labelme files is a typo, not an
+    empty ground truth."""
+    wanted = {label} if isinstance(label, str) else set(label)
+    if found and not any(found[w] for w in wanted):
+        labels = ", ".join(f"{name!r} ({n} shapes)" for name, n in sorted(found.items()))
+        asked = label if isinstance(label, str) else sorted(wanted)
+        raise ValueError(
+            f"scene {scene!r}: the labelme label {asked!r} "
+            f"matches no shape in its {files} annotation files; labels found: {labels} "
+            "(choose one with --label / label=)"
+        )
 
 
 def evaluate(
@@ -204,7 +230,7 @@ def evaluate(
     Raises:
         ValueError: naming the scene or file: a scene or ground-truth frame without prediction,
             a predicted scene (or, if ``strict``, frame) without ground truth, masks of different
-            sizes, an unreadable file.
+            sizes, an unreadable file, a ``label`` that matches no labelme shape of a scene.
     """
     if empty not in ("one", "exclude"):
         raise ValueError(f"empty must be 'one' or 'exclude', got {empty!r}")
@@ -242,9 +268,16 @@ def evaluate(
                         f"scene {name!r}: predicted frame {_describe(item, name, key, 'pred')} "
                         "has no ground truth"
                     )
+        found: Counter = Counter()
         inter, union, npred, ngt = _pixel_counts(
-            _load_pair(pframes[key], gitem, name, key, label) for key, gitem in gframes.items()
+            _load_pair(pframes[key], gitem, name, key, label, found)
+            for key, gitem in gframes.items()
         )
+        json_files = sum(
+            isinstance(g, Path) and g.suffix.lower() == ".json" for g in gframes.values()
+        )
+        if json_files:
+            _check_label_found(name, label, found, json_files)
         scores.append(
             SceneScore(name, _ratio(inter, union, empty), inter, union, len(gframes), npred, ngt)
         )

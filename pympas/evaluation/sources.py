@@ -5,6 +5,7 @@ matched by file-name stem."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
@@ -101,11 +102,15 @@ def _frames_of(frames: Any, allow_json: bool) -> dict[int | str, Any]:
 
 
 def _load(
-    item: Any, what: str, label: str | Iterable[str], shape: tuple[int, int] | None
+    item: Any,
+    what: str,
+    label: str | Iterable[str],
+    shape: tuple[int, int] | None,
+    found: Counter | None = None,
 ) -> np.ndarray:
     if isinstance(item, Path):
         if item.suffix.lower() == ".json":
-            return labelme_mask(item, label, shape)
+            return labelme_mask(item, label, shape, found)
         mask = read_mask(item)
     else:
         mask = np.asarray(item)

@@ -335,7 +335,7 @@ def load_torch_file(path: str | os.PathLike, what: str) -> Any:
         raise ValueError(f"{path}: corrupt or unreadable {what} ({exc})") from exc
 
 
-def load_pretrained(model: HRNet, path: str | os.PathLike, strict: bool = False) -> LoadReport:
+def load_pretrained(model: HRNet, path: str | os.PathLike, partial: bool = False) -> LoadReport:
     """Load an ImageNet-pretrained HRNet state dict (official classification naming) from the
     local file ``path`` into ``model``; nothing is downloaded.
 
@@ -344,7 +344,12 @@ def load_pretrained(model: HRNet, path: str | os.PathLike, strict: bool = False)
     Keys whose shape differs from the model (e.g. weights of another width) raise ValueError
     naming the file. ``num_batches_tracked`` buffers absent from older files are not reported.
 
-    Returns a :class:`LoadReport`; with ``strict=True`` missing or unexpected keys raise.
+    Every other encoder key must match: a key of the model missing from the file, or a key of
+    the file the model lacks (weights of another depth, e.g. w18 into w18-small), is a
+    ValueError naming the file and the first keys, unless ``partial=True`` (``pympas train
+    --pretrained-partial``), which loads what matches and reports the rest.
+
+    Returns a :class:`LoadReport`.
     """
     path = os.fspath(path)
     state = _unwrap_state_dict(load_torch_file(path, "pretrained weights"), path)
@@ -364,7 +369,12 @@ def load_pretrained(model: HRNet, path: str | os.PathLike, strict: bool = False)
         )
     loadable = {k: v for k, v in candidates.items() if k in own}
     missing = sorted(k for k in own if k not in loadable and not k.endswith("num_batches_tracked"))
-    if strict and (missing or unexpected):
-        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+    if not partial and (missing or unexpected):
+        raise ValueError(
+            f"{path}: does not fit HRNet {model.spec.arch!r} (weights of another depth?): "
+            f"{len(missing)} missing keys {missing[:3]}, {len(unexpected)} unexpected keys "
+            f"{unexpected[:3]}; pass --pretrained-partial (partial=True) to load the "
+            f"{len(loadable)} matching tensors anyway"
+        )
     model.load_state_dict(loadable, strict=False)
     return LoadReport(path, sorted(loadable), missing, unexpected, ignored)

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 import pympas._validate as _validate
 from pympas._version import __version__
-from pympas.files import AtomicFolder, write_png
+from pympas.files import AtomicFolder, VideoFileWriter, write_png, write_text_atomic
 from pympas.synth.annotation import RADIUS_FACTOR, region_mask
 from pympas.synth.appearance import gait_phase, make_appearance
 from pympas.synth.camera import Camera, fit_camera
@@ -228,25 +227,12 @@ class SceneInfo:
     mean_coverage: float
 
 
-def _open_writer(
-    path_stem: Path, fps: float, size: tuple[int, int]
-) -> tuple[cv2.VideoWriter, Path, str]:
-    for fourcc, ext in (("mp4v", ".mp4"), ("MJPG", ".avi")):
-        path = path_stem.with_suffix(ext)
-        wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-        if wr.isOpened():
-            return wr, path, fourcc
-        wr.release()
-        if path.exists():
-            path.unlink()
-    raise RuntimeError("OpenCV cannot write video here (tried mp4v .mp4 and MJPG .avi)")
-
-
 def _write_scene(scene: Scene, out: Path) -> SceneInfo:
     """Render ``scene`` into the (existing, empty) directory ``out``."""
     (out / "gt").mkdir()
     (out / "gt_regions").mkdir()
-    writer, video, fourcc = _open_writer(out / "video", FPS, scene.size)
+    writer = VideoFileWriter(out / "video", FPS, scene.size)
+    video, fourcc = writer.path, writer.fourcc
     tr, cam = scene.trajectories, scene.camera
     lines = [CSV_COLUMNS]
     coverage, region_coverage = [], []
@@ -277,9 +263,10 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
                     f"{fr.index},{c['id']},car,{c['xy'][0]:.4f},{c['xy'][1]:.4f},{c['dir'][0]:.4f},"
                     f"{c['dir'][1]:.4f},{c['speed']:.4f},0,{uv[0, 0]:.2f},{uv[0, 1]:.2f},nan,nan"
                 )
+        writer.close()  # checks that the video holds every frame
     finally:
-        writer.release()
-    (out / "trajectories.csv").write_text("\n".join(lines) + "\n")
+        writer.abort()
+    write_text_atomic(out / "trajectories.csv", "\n".join(lines) + "\n")
     meta = {
         "format": "pympas-synth",
         "format_version": 1,
@@ -314,7 +301,7 @@ def _write_scene(scene: Scene, out: Path) -> SceneInfo:
         "mean_gt_regions_coverage": float(np.mean(region_coverage)),
         "scenario_params": scene.scenario.to_dict(),
     }
-    (out / "scene.json").write_text(json.dumps(meta, indent=1))
+    write_text_atomic(out / "scene.json", json.dumps(meta, indent=1))
     return SceneInfo(scene.scenario.name, out, video, scene.frames, scene.size, scene.seed,
                      scene.density, meta["people"], meta["mean_gt_coverage"])  # fmt: skip
 
@@ -394,7 +381,7 @@ def render_suite(
             "height": size[1],
             "scenes": [{"scenario": s.scenario, "dir": s.scenario, "seed": s.seed} for s in infos],
         }
-        (tmp / "suite.json").write_text(json.dumps(index, indent=1))
+        write_text_atomic(tmp / "suite.json", json.dumps(index, indent=1))
         return infos
 
     infos = _atomic_dir(out, overwrite, fill)
