@@ -92,6 +92,9 @@ def _init_worker(lock: Any, slots: Any, stop: Any, started: Any, parent: int) ->
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    # Later SIGTERMs (the parent-death signal and the watchdog both send one) must not interrupt
+    # the clean-up that this one starts.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(128 + signum)  # unwinds through LabelSetWriter, which cleans up
 
 
