@@ -4,8 +4,11 @@ thresholding -> Circular Region Merging, for every ``stride``-th frame of a vide
 Per labelled frame t (t = 0, stride, 2 stride, ...):
 
 1. particles alive at t get a velocity from a centred 5-frame window (:mod:`pympas.particles`);
-   those slower than ``min_speed`` pixels per frame are the static background of a fixed camera
-   and never enter the graph;
+   with ``tracking="window"`` (the default) only the frames t - 2 .. t + 2 are tracked, from
+   corners detected at t - 2 and t, and the other frames are only read (a video file only
+   decodes them); with ``tracking="continuous"`` every frame is tracked and a particle may be a
+   track many frames old. Those slower than ``min_speed`` pixels per frame are the static
+   background of a fixed camera and never enter the graph;
 2. the moving particles' collectiveness (Eqs. 1-5) links particles with Z > 0.6 kappa, and
    collective merging keeps clusters of at least ``min_cluster_size`` particles (the rest are
    outliers);
@@ -31,12 +34,13 @@ from pympas.crm import RADIUS, crm_masks
 from pympas.device import is_cuda, parse_device, resolve_device
 from pympas.knn import K
 from pympas.labelset import LabelledFrame, LabelSet, Particles
-from pympas.particles import KLTParams, ParticleTracker, VelocityWindow
+from pympas.particles import KLTParams, ParticleTracker, VelocityWindow, WindowedTracker
 from pympas.video import VideoError, open_video
 
 __all__ = ["NoMotionWarning", "Stopped", "check_params", "label", "label_stream"]
 
 HALF_WINDOW = 2  # velocity window t-2..t+2 (5 frames)
+TRACKING = ("window", "continuous")
 _BATCH = 8  # labelled frames per collectiveness_batch call
 
 
@@ -57,10 +61,12 @@ def check_params(
     min_speed: Any,
     min_cluster_size: Any,
     device: Any,
+    tracking: Any,
 ) -> dict[str, Any]:
     """The labelling parameters checked (errors name the parameter) and completed, as recorded
-    in a label set's ``labels.json``: ``z`` resolved, the velocity window, the KLT settings and
-    the link threshold 0.6 kappa."""
+    in a label set's ``labels.json``: ``z`` resolved, ``tracking`` resolved ("window" with a
+    stride at most the velocity window's length is "continuous": the windows cover every
+    frame), the velocity window, the KLT settings and the link threshold 0.6 kappa."""
     stride = _validate.integer("stride", stride, 1)
     radius = _validate.length("radius", radius)
     k = _validate.integer("k", k, 1)
@@ -71,6 +77,10 @@ def check_params(
         raise ValueError(f"min_speed must be >= 0, got {min_speed}")
     min_cluster_size = _validate.integer("min_cluster_size", min_cluster_size, 1)
     device = parse_device(device, allow_auto=True)
+    if not isinstance(tracking, str) or tracking not in TRACKING:
+        raise ValueError(f"tracking must be 'window' or 'continuous', got {tracking!r}")
+    if tracking == "window" and stride <= 2 * HALF_WINDOW + 1:
+        tracking = "continuous"
     return {
         "stride": stride,
         "radius": radius,
@@ -81,6 +91,7 @@ def check_params(
         "min_cluster_size": min_cluster_size,
         "velocity_window": 2 * HALF_WINDOW + 1,
         "device": device,
+        "tracking": tracking,
         "klt": KLTParams(max_particles=max_particles).as_dict(),
         "threshold": link_threshold(k, z),
     }
@@ -141,9 +152,13 @@ def label_stream(
 
     source = open_video(video)
     device = resolve_device(params["device"])  # "auto": decided once per video
-    tracker = ParticleTracker(KLTParams(max_particles=params["max_particles"]))
-    window = VelocityWindow(HALF_WINDOW)
+    klt = KLTParams(max_particles=params["max_particles"])
     stride = params["stride"]
+    windowed = params["tracking"] == "window"
+    tracker = WindowedTracker(stride, HALF_WINDOW, klt) if windowed else ParticleTracker(klt)
+    # Windowed: frames outside every window are skipped (a video file only grabs them).
+    skip = (lambda f: not tracker.tracks(f)) if windowed else None
+    window = VelocityWindow(HALF_WINDOW)
     images: dict[int, np.ndarray] = {}
     batch: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     bar_args = {
@@ -167,14 +182,16 @@ def label_stream(
 
     n = 0
     with tqdm(**bar_args) as bar:
-        for n, frame in enumerate(source, start=1):
+        for n, frame in enumerate(source.frames(skip), start=1):
             f = n - 1
-            ids, pos = tracker.step(source.to_gray(frame))
-            wanted = f % stride == 0
-            if wanted:
-                images[f] = source.to_rgb(frame)
-            for t, p, v in window.push(f, ids, pos, wanted):
-                batch.append((t, images.pop(t), p, v))
+            if frame is not None:
+                gray = source.to_gray(frame)
+                ids, pos = tracker.step(f, gray) if windowed else tracker.step(gray)
+                wanted = f % stride == 0
+                if wanted:
+                    images[f] = source.to_rgb(frame)
+                for t, p, v in window.push(f, ids, pos, wanted):
+                    batch.append((t, images.pop(t), p, v))
             if len(batch) >= _BATCH:
                 yield from finish(batch)
                 batch = []
@@ -206,6 +223,7 @@ def label(
     min_speed: float = 0.3,
     min_cluster_size: int = MIN_CLUSTER_SIZE,
     device: str = "auto",
+    tracking: str = "window",
     progress: bool = True,
 ) -> LabelSet:
     """Motion-prior pseudo-labels of a video (MPASNet Sec. 2.2, Fig. 3).
@@ -223,6 +241,13 @@ def label(
         device: where collectiveness and CRM run: "auto" (a CUDA GPU when one can be used),
             "cpu", "cuda" or "cuda:N" (see :mod:`pympas.device`); KLT tracking runs on the CPU.
             The masks are the same on every device.
+        tracking: "window" tracks only the frames t - 2 .. t + 2 around each labelled frame t,
+            from corners detected at t - 2 and t (the other frames are only read, and a video
+            file only decodes them: several times faster at stride 20, see
+            ``benchmarks/bench_label.py``); "continuous" tracks every frame, so particles may
+            be tracks many frames old. Velocities are the same centred difference in both. With
+            stride <= 5 the windows cover every frame and "window" tracks continuously
+            (recorded as "continuous").
         progress: show a tqdm progress bar.
 
     Returns:
@@ -237,7 +262,9 @@ def label(
     Warns:
         NoMotionWarning: no collective motion anywhere, so every mask is empty.
     """
-    params = check_params(stride, radius, k, z, max_particles, min_speed, min_cluster_size, device)
+    params = check_params(
+        stride, radius, k, z, max_particles, min_speed, min_cluster_size, device, tracking
+    )
     stats: dict[str, Any] = {}
     items = list(label_stream(video, params, progress, stats))
     if not items:  # pragma: no cover - a >= 2 frame video always has frame 0 labelled

@@ -8,6 +8,21 @@ consistency) and it stays inside the image. Every ``detect_interval`` frames new
 detected away from the live tracks (at least ``min_distance`` pixels) so that up to
 ``max_particles`` tracks stay alive.
 
+Two ways to track a video:
+
+- continuous (:class:`ParticleTracker`): every frame is tracked, so a particle at a labelled frame
+  may be a track many frames old;
+- windowed (:class:`WindowedTracker`): only the frames within ``half_window`` of a labelled frame
+  t = 0, stride, 2 stride, ... are tracked. Each window t - h .. t + h (clipped to the video) starts
+  afresh: corners detected at its first frame, followed through it by the same Lucas-Kanade steps
+  and forward-backward check; at t itself new corners are added in the areas left empty (as the
+  continuous tracker does at its detection frames, which include every labelled frame of a stride
+  that is a multiple of ``detect_interval``). The particles at t are then corners of frame t - h
+  still tracked at t, and corners of frame t; their velocities are the same centred difference,
+  clipped to the tracked span. When the stride is at most the window length 2h + 1, windows touch
+  or overlap and cover every frame: windowed tracking degenerates to continuous, and the
+  continuous tracker is used instead (no frame is tracked twice).
+
 Velocities: the velocity of a particle at labelled frame t is its mean displacement per frame over
 a centred window, ``(p[t2] - p[t1]) / (t2 - t1)`` with ``t1 = max(t - h, birth)`` and
 ``t2 = min(t + h, last frame tracked)``, h = ``half_window`` (2: a 5-frame window). The central
@@ -23,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KLTParams", "ParticleTracker", "VelocityWindow"]
+__all__ = ["KLTParams", "ParticleTracker", "VelocityWindow", "WindowedTracker"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +81,20 @@ class ParticleTracker:
         self._next_id = 0
         self.frame_index = -1
 
-    def step(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def restart(self) -> None:
+        """Forget the live tracks and the previous frame: the next :meth:`step` starts afresh
+        (ids keep increasing, so they are never reused)."""
+        self._prev = None
+        self.ids = self.ids[:0]
+        self.positions = self.positions[:0]
+
+    def step(self, gray: np.ndarray, detect: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Track into the next frame.
 
         Args:
             gray: (H, W) uint8 grayscale frame.
+            detect: add new corners after tracking: None = every ``detect_interval`` frames,
+                True = now, False = not now.
 
         Returns:
             ids (n,) int64 sorted, positions (n, 2) float32 (x, y) of the live tracks.
@@ -99,7 +123,9 @@ class ParticleTracker:
             self.positions = np.ascontiguousarray(p1[good])
         elif self._prev is not None:
             self.ids = self.ids[:0]
-        if self.frame_index % p.detect_interval == 0 and len(self.ids) < p.max_particles:
+        if detect is None:
+            detect = self.frame_index % p.detect_interval == 0
+        if detect and len(self.ids) < p.max_particles:
             self._detect(gray)
         self._prev = gray
         return self.ids, self.positions
@@ -127,6 +153,50 @@ class ParticleTracker:
         self._next_id += len(corners)
         self.ids = np.concatenate([self.ids, new_ids])
         self.positions = np.concatenate([self.positions, corners])
+
+
+class WindowedTracker:
+    """KLT tracking of the windows around the labelled frames only (see the module docstring).
+
+    Frame t is labelled when t % stride == 0; its window is t - half_window .. t + half_window.
+    Corners are detected at the window start (:meth:`starts`) and at t. Ask :meth:`tracks` which
+    frames to feed, and feed those with :meth:`step` in order.
+    """
+
+    def __init__(self, stride: int, half_window: int, params: KLTParams | None = None) -> None:
+        if stride <= 2 * half_window + 1:
+            raise ValueError(
+                f"stride {stride} <= window length {2 * half_window + 1}: windows cover every "
+                "frame; track continuously (ParticleTracker)"
+            )
+        self.stride = int(stride)
+        self.half = int(half_window)
+        self._tracker = ParticleTracker(params)
+        self._last: int | None = None
+
+    def tracks(self, frame: int) -> bool:
+        """True if ``frame`` lies in a window (within half_window of a labelled frame)."""
+        return frame >= 0 and (frame + self.half) % self.stride <= 2 * self.half
+
+    def starts(self, frame: int) -> bool:
+        """True if ``frame`` is the first frame of a window (corners are detected there)."""
+        return frame == 0 or (frame >= 0 and (frame + self.half) % self.stride == 0)
+
+    def step(self, frame: int, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Track into ``frame`` (a frame :meth:`tracks`; frames of a window in order).
+
+        Returns:
+            ids (n,) int64 sorted, positions (n, 2) float32 (x, y) of the live tracks.
+        """
+        start = self.starts(frame)
+        if not self.tracks(frame):
+            raise ValueError(f"frame {frame} lies outside every tracking window")
+        if not start and self._last != frame - 1:
+            raise ValueError(f"frame {frame} given without frame {frame - 1} of its window")
+        if start:
+            self._tracker.restart()
+        self._last = frame
+        return self._tracker.step(gray, detect=start or frame % self.stride == 0)
 
 
 class VelocityWindow:

@@ -1,6 +1,10 @@
 """Frame sources for the labelling pipeline: any video OpenCV reads, a folder of images, a NumPy
 array or an iterable of frames, read one frame at a time so memory stays bounded.
 
+Frames a consumer does not need can be skipped cheaply (:meth:`VideoSource.frames` with
+``skip``): a video file only grabs them (decoded, not converted to BGR), other sources still read
+and check them; either way they are counted.
+
 Every problem with a source raises :class:`VideoError` (a ``ValueError``) whose message names the
 source: a missing path, a file that is not a video, a truncated or corrupt video, a damaged image
 in an image folder (a truncated JPEG that the decoder would pad with grey, see
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,10 @@ VIDEO_EXTENSIONS = frozenset(
         ".mjpeg",
     }
 )
+
+
+#: a predicate on frame indices: True for a frame the consumer does not need
+Skip = Callable[[int], bool]
 
 
 class VideoError(ValueError):
@@ -109,6 +117,7 @@ class VideoSource:
     ("bgr" for files and image folders as OpenCV reads them, "rgb" for arrays and iterables).
     Iteration checks that every frame has the size of the first and that there are at least two
     frames, and it detects videos that end before the frame count in their header.
+    :meth:`frames` iterates with a cheap path for frames the consumer does not need.
 
     Attributes:
         name: the source as shown in messages (a path, or "array"/"iterable").
@@ -119,7 +128,7 @@ class VideoSource:
     def __init__(
         self,
         name: str,
-        frames: Iterable[Any],
+        frames: Iterable[Any] | Callable[[Skip | None], Iterator[Any]],
         channel_order: str,
         length: int | None,
         files: list[Path] | None = None,
@@ -128,12 +137,30 @@ class VideoSource:
         self.files = files  # the image files of a folder source, for messages
         self.channel_order = channel_order
         self.length = length
-        self._frames = frames
+        # ``frames`` is an iterable of frames, or a reader: a function of a skip predicate (or
+        # None) returning an iterator of frames with None for each frame it skipped without
+        # producing pixels (video files). Frames of an iterable are all read and checked.
+        if isinstance(frames, Iterable):
+            self._read: Callable[[Skip | None], Iterator[Any]] = lambda skip: iter(frames)
+        else:
+            self._read = frames
         self.shape: tuple[int, int] | None = None  # (H, W), known after the first frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()  # type: ignore[return-value]
+
+    def frames(self, skip: Skip | None = None) -> Iterator[np.ndarray | None]:
+        """The frames in order, with None in place of every frame ``i`` for which ``skip(i)``.
+
+        A skipped frame of a video file is only grabbed (decoded, never converted to BGR nor
+        copied out); frames of other sources are read and checked as usual, then dropped. The
+        checks on the whole stream (at least two frames, not truncated) count skipped frames.
+        """
         count = 0
-        for count, raw in enumerate(self._frames, start=1):
+        for count, raw in enumerate(self._read(skip), start=1):
+            if raw is None:  # the reader skipped it (video file: grabbed, same size by format)
+                yield None
+                continue
             named = str(self.files[count - 1]) if self.files is not None else self.name
             frame = _as_uint8(raw, f"{named} (frame {count - 1})")
             if self.shape is None:
@@ -144,7 +171,7 @@ class VideoSource:
                     f"{named}: frame {count - 1} has size {w}x{h}, but the video started "
                     f"with {self.shape[1]}x{self.shape[0]} (frames of changing size)"
                 )
-            yield frame
+            yield None if skip is not None and skip(count - 1) else frame
         if count < 2:
             what = "no frames" if count == 0 else "only one frame"
             raise VideoError(f"{self.name}: has {what}; at least 2 frames are needed for motion")
@@ -169,7 +196,8 @@ class VideoSource:
         return np.ascontiguousarray(frame).copy()
 
 
-def _read_capture(path: Path) -> Iterator[np.ndarray]:
+def _read_capture(path: Path, skip: Skip | None = None) -> Iterator[np.ndarray | None]:
+    """The frames of a video file; a frame ``i`` with ``skip(i)`` is grabbed only (None)."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -179,9 +207,14 @@ def _read_capture(path: Path) -> Iterator[np.ndarray]:
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         read = 0
         while True:
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                break
+            if skip is not None and skip(read):
+                if not cap.grab():
+                    break
+                frame = None
+            else:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
             read += 1
             yield frame
         if read == 0 and declared > 0:
@@ -262,7 +295,8 @@ def open_video(video: Any) -> VideoSource:
                     f"{path}: folder has no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
                 )
             return VideoSource(str(path), _read_images(files), "bgr", len(files), files)
-        return VideoSource(str(path), _read_capture(path), "bgr", _capture_length(path))
+        length = _capture_length(path)
+        return VideoSource(str(path), lambda skip: _read_capture(path, skip), "bgr", length)
     if isinstance(video, np.ndarray):
         if not (video.ndim == 3 or (video.ndim == 4 and video.shape[3] in (1, 3, 4))):
             raise VideoError(

@@ -54,9 +54,11 @@ def test_one_frame_in_stride_is_labelled(video):
     assert len(short.masks) == len(short.particles) == len(short.frames) == 3
 
 
-def test_labels_do_not_depend_on_stride_or_batching(video, labels):
+def test_continuous_labels_do_not_depend_on_stride_or_batching(video):
+    labels = pympas.label(video, tracking="continuous", progress=False)
     dense = pympas.label(video, stride=2, progress=False)  # 21 frames: batches of 8, 8 and 5
     assert dense.frame_indices.tolist() == list(range(0, 41, 2))
+    assert dense.params["tracking"] == "continuous"  # stride 2: windows would cover every frame
     for i, t in enumerate(labels.frame_indices):
         j = int(t) // 2
         np.testing.assert_array_equal(dense.masks[j], labels.masks[i])
@@ -87,6 +89,7 @@ def test_every_paper_parameter_is_recorded(labels):
     p = labels.params
     assert (p["stride"], p["radius"], p["k"], p["max_particles"]) == (20, 20, 20, 3000)
     assert p["z"] == pytest.approx(1 / 40) and p["threshold"] == pytest.approx(0.6 * (1 / 40) / 0.5)
+    assert p["tracking"] == "window" and p["velocity_window"] == 5
     assert labels.frame_count == 41
 
 

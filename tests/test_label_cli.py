@@ -51,10 +51,12 @@ def test_rerun_skips_complete_sets_and_overwrite_redoes_them(tmp_path, videos, c
     assert main(args) == 0
     assert "0 labelled, 1 skipped" in capsys.readouterr().out
     assert (out / "walk_a/labels.json").stat().st_mtime_ns == stamp
-    assert main([*args, "--overwrite", "--overlays", "--stride", "10"]) == 0
+    assert json.loads((out / "walk_a/labels.json").read_text())["params"]["tracking"] == "window"
+    redo = ["--overwrite", "--overlays", "--stride", "10", "--tracking", "continuous"]
+    assert main([*args, *redo]) == 0
     meta = json.loads((out / "walk_a/labels.json").read_text())
     assert [f["index"] for f in meta["frames"]] == [0, 10, 20]
-    assert meta["params"]["stride"] == 10
+    assert meta["params"]["stride"] == 10 and meta["params"]["tracking"] == "continuous"
     assert entries(out / "walk_a/overlays") == ["000000.png", "000010.png", "000020.png"]
     assert entries(out) == ["walk_a"]
 
@@ -88,6 +90,10 @@ def test_bad_parameters_and_inputs_are_named(tmp_path, capsys):
     assert "stride must be >= 1" in capsys.readouterr().err
     assert main(["label", str(tmp_path), "-o", str(tmp_path / "out"), "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["label", str(tmp_path), "-o", str(tmp_path / "out"), "--tracking", "sparse"])
+    assert exit_info.value.code == 2
+    assert "--tracking: invalid choice: 'sparse'" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["label", str(empty), "-o", str(tmp_path / "out"), "-q"]) == 1
@@ -103,7 +109,7 @@ def test_a_worker_asked_to_stop_removes_its_temporary_folder(tmp_path, videos, m
     stop = threading.Event()
     stop.set()
     monkeypatch.setattr(label_cli, "_STOP", stop)
-    params = check_params(20, 20, 20, None, 3000, 0.3, 10, "auto")
+    params = check_params(20, 20, 20, None, 3000, 0.3, 10, "auto", "window")
     out = tmp_path / "out"
     src = str(videos / "walk_a.avi")
     status = label_cli._label_one(src, str(out / "walk_a"), params, False, False, False)

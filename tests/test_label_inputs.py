@@ -101,6 +101,7 @@ def test_unusable_arrays_and_types_are_refused_with_the_reason(video, error, mat
         ({"min_speed": -0.1}, ValueError, "min_speed"),
         ({"min_cluster_size": 0}, ValueError, "min_cluster_size"),
         ({"device": "tpu"}, ValueError, "device"),
+        ({"tracking": "sparse"}, ValueError, "tracking must be 'window' or 'continuous'"),
     ],
 )
 def test_parameters_out_of_range_name_the_parameter(short, kwargs, error, match):

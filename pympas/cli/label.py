@@ -32,7 +32,7 @@ from typing import Any
 
 from pympas.cli._common import default, fail
 from pympas.device import DEVICE_HELP
-from pympas.labels import label
+from pympas.labels import HALF_WINDOW, TRACKING, label
 
 __all__ = ["expand_inputs", "register", "run"]
 
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = check_params(
             args.stride, args.radius, args.k, None, args.max_particles, args.min_speed,
-            args.min_cluster_size, args.device,
+            args.min_cluster_size, args.device, args.tracking,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         return fail("label", exc, 2)
@@ -384,6 +384,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default=default(label, "device"),
         help=f"where collectiveness and CRM run: {DEVICE_HELP}",
+    )  # fmt: skip
+    p.add_argument(
+        "--tracking", choices=TRACKING, default=default(label, "tracking"),
+        help="KLT-track only the frames around each labelled frame (window), or every frame "
+        f"(continuous); with a stride <= {2 * HALF_WINDOW + 1} window tracks continuously "
+        "(default %(default)s)",
     )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
