@@ -19,6 +19,7 @@ from pympas.crm import rasterize_circles
 from pympas.knn import knn_correlation
 from pympas.labels import label
 from pympas.labelset import LabelSet
+from pympas.trajectories import read_trajectories
 
 __all__ = [
     "Collectiveness",
@@ -33,6 +34,7 @@ __all__ = [
     "label",
     "link_threshold",
     "rasterize_circles",
+    "read_trajectories",
     "segment",
 ]
 

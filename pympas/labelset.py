@@ -10,8 +10,9 @@ A label set ``DIR/`` holds:
   to DIR), ``tracked``, ``moving``, ``kept``, ``coverage``;
 - ``frames/NNNNNN.png``: the labelled frames (colour), ``masks/NNNNNN.png``: the CRM
   pseudo-masks (0/255), NNNNNN the frame number;
-- ``particles.npz``: positions, velocities, phi, cluster, keep of the moving particles of every
-  labelled frame, concatenated, with ``offsets`` (L+1,);
+- ``particles.npz``: positions, velocities, phi, cluster, keep (and, in sets made since links
+  were recorded, links) of the moving particles of every labelled frame, concatenated, with
+  ``offsets`` (L+1,);
 - ``overlays/NNNNNN.png`` (optional): Fig. 3 style pictures.
 
 A folder is a complete label set exactly when :func:`read_meta` accepts it: ``labels.json`` is
@@ -161,6 +162,8 @@ class Particles:
         phi: (n,) float64 individual collectiveness (Eq. 5).
         cluster: (n,) int64 collective-merging cluster, 1..C, 0 = outlier.
         keep: (n,) bool, in a cluster (these paint the CRM mask).
+        links: (n,) int64, the number of j != i with Z[i, j] > 0.6 kappa (the particle's links
+            in the collectiveness graph); None in label sets written before it was recorded.
     """
 
     positions: np.ndarray
@@ -168,6 +171,7 @@ class Particles:
     phi: np.ndarray
     cluster: np.ndarray
     keep: np.ndarray
+    links: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.phi)
@@ -385,13 +389,21 @@ def _read_particles(npz_path: Path, frames: int) -> list[Particles]:
                 f"{npz_path}: {key} must be ({n}{''.join(f', {t}' for t in tail)}) of kind "
                 f"{kinds!r}, got {arr.dtype} {arr.shape}"
             )
+    links = arrays.get("links")  # optional: sets written before links were recorded have none
+    if links is not None and (links.dtype.kind not in "iu" or links.shape != (n,)):
+        raise LabelSetError(
+            f"{npz_path}: links must be ({n},) of kind 'iu', got {links.dtype} {links.shape}"
+        )
     if offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
         raise LabelSetError(
             f"{npz_path}: offsets must rise monotonically from 0 to the {n} particles, got "
             f"{offsets.tolist()[:8]}{'...' if len(offsets) > 8 else ''}"
         )
     return [
-        Particles(*(arrays[key][lo:hi] for key in _PARTICLE_ARRAYS))
+        Particles(
+            *(arrays[key][lo:hi] for key in _PARTICLE_ARRAYS),
+            links=None if links is None else links[lo:hi].astype(np.int64),
+        )
         for lo, hi in itertools.pairwise(offsets.tolist())
     ]
 
@@ -467,6 +479,8 @@ class LabelSetWriter:
             "keep": cat("keep", (0,), bool),
             "offsets": offsets,
         }
+        if all(p.links is not None for p in parts):
+            arrays["links"] = cat("links", (0,), np.int64)
         write_atomic(self.tmp / PARTICLES, lambda fh: np.savez_compressed(fh, **arrays))
         doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "pympas_version": __version__}
         doc.update(meta)

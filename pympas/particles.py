@@ -27,7 +27,9 @@ Velocities: the velocity of a particle at labelled frame t is its mean displacem
 a centred window, ``(p[t2] - p[t1]) / (t2 - t1)`` with ``t1 = max(t - h, birth)`` and
 ``t2 = min(t + h, last frame tracked)``, h = ``half_window`` (2: a 5-frame window). The central
 difference damps the sub-pixel jitter of single LK steps; a particle seen at t only has no
-velocity and is dropped. Units are pixels per frame.
+velocity and is dropped. Units are pixels per frame. ``velocity="forward"`` takes instead the
+authors' forward difference of "Measuring Crowd Collectiveness", ``p[t + 1] - p[t]``; a particle
+not tracked into t + 1 has none and is dropped.
 """
 
 from __future__ import annotations
@@ -200,14 +202,20 @@ class WindowedTracker:
 
 
 class VelocityWindow:
-    """Centred-window velocities of the particles at chosen frames, from a stream of tracks.
+    """Velocities of the particles at chosen frames, from a stream of tracks: over the centred
+    window (``velocity="centred"``) or forward, to the next frame (``velocity="forward"``).
 
     Push the tracks of every frame in order with :meth:`push`; the velocities of a frame marked
     ``wanted`` come out ``half_window`` frames later (or from :meth:`flush` at the end).
     """
 
-    def __init__(self, half_window: int = 2) -> None:
+    def __init__(self, half_window: int = 2, velocity: str = "centred") -> None:
+        if velocity not in ("centred", "forward"):
+            raise ValueError(f"velocity must be 'centred' or 'forward', got {velocity!r}")
         self.half = int(half_window)
+        self.forward = velocity == "forward"
+        if self.forward and self.half < 1:
+            raise ValueError("forward velocities need half_window >= 1 (the next frame)")
         self._buf: deque[tuple[int, np.ndarray, np.ndarray]] = deque(maxlen=2 * self.half + 1)
         self._wanted: deque[int] = deque()
 
@@ -235,16 +243,20 @@ class VelocityWindow:
         t_end = np.full(len(ids_t), t, dtype=np.int64)
         t_start = t_end.copy()
         # Tracks are contiguous in time, so a track seen at t + d was seen at every frame before.
-        for d in range(1, self.half + 1):
-            for f, pos_out, t_out in ((t + d, ends, t_end), (t - d, starts, t_start)):
-                if f not in entries:
-                    continue
-                ids_f, pos_f = entries[f]
-                idx = np.searchsorted(ids_f, ids_t)
-                idx_c = np.minimum(idx, max(len(ids_f) - 1, 0))
-                found = (idx < len(ids_f)) & (ids_f[idx_c] == ids_t) if len(ids_f) else idx < 0
-                pos_out[found] = pos_f[idx_c[found]]
-                t_out[found] = f
+        if self.forward:
+            steps = [(t + 1, ends, t_end)]
+        else:
+            steps = [(t + d, ends, t_end) for d in range(1, self.half + 1)]
+            steps += [(t - d, starts, t_start) for d in range(1, self.half + 1)]
+        for f, pos_out, t_out in steps:
+            if f not in entries:
+                continue
+            ids_f, pos_f = entries[f]
+            idx = np.searchsorted(ids_f, ids_t)
+            idx_c = np.minimum(idx, max(len(ids_f) - 1, 0))
+            found = (idx < len(ids_f)) & (ids_f[idx_c] == ids_t) if len(ids_f) else idx < 0
+            pos_out[found] = pos_f[idx_c[found]]
+            t_out[found] = f
         dt = t_end - t_start
         ok = dt > 0
         velocities = (ends[ok] - starts[ok]) / dt[ok, None]

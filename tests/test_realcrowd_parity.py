@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from helpers.realcrowd import (
     DATA_DIR,
+    SIZE,
+    TRACKS,
     load_reference,
     particles_by_frame,
     reference_files,
@@ -60,3 +62,37 @@ def test_batch_of_all_reference_frames_matches_frame_by_frame():
         labels = np.unique(batch.clusters[lo:hi][batch.clusters[lo:hi] > 0])
         np.testing.assert_array_equal(labels, np.arange(seen + 1, seen + 1 + len(labels)))
         seen += len(labels)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["clamp1", "clamp0"])
+def labelled_from_tracks(request):
+    """label() from the clip's trajectory file alone, with the authors' conventions: forward
+    velocities, no stationary-particle filter; Eq. 1's clamp (clamp1) or the authors' code's
+    negative correlations kept (clamp0)."""
+    clamp = request.param
+    labels = pympas.label(
+        None, tracks=TRACKS, size=SIZE, velocity="forward", min_speed=0,
+        clamp_negative=clamp, device="cpu", progress=False,
+    )  # fmt: skip
+    return clamp, labels
+
+
+def test_label_from_the_clips_tracks_matches_the_authors_code_on_every_reference_frame(
+    labelled_from_tracks,
+):
+    clamp, labels = labelled_from_tracks
+    refs = [load_reference(p) for p in reference_files()]
+    refs = {f: ref for f, c, ref in refs if c == clamp}
+    # default stride 20 labels video frames 0, 20, ..., 320 = file frames 1, 21, ..., 321
+    assert sorted(refs) == list(range(1, 322, 20))
+    np.testing.assert_array_equal(labels.frame_indices, np.arange(0, 321, 20))
+    assert labels.frame_count == 330 and labels.masks.shape[1:] == SIZE
+    assert labels.params["tracking"] == "file" and labels.params["velocity"] == "forward"
+    for index, parts in zip(labels.frame_indices, labels.particles, strict=True):
+        ref = refs[int(index) + 1]
+        np.testing.assert_array_equal(parts.positions, ref[:, 0:2])
+        np.testing.assert_array_equal(parts.velocities, ref[:, 2:4])
+        np.testing.assert_allclose(parts.phi, ref[:, 5], rtol=0, atol=1e-8)
+        np.testing.assert_array_equal(parts.links, ref[:, 6].astype(np.int64))
+        assert same_partition(parts.cluster, ref[:, 7].astype(np.int64)), index
+        np.testing.assert_array_equal(parts.keep, ref[:, 7] > 0)

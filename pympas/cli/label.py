@@ -33,6 +33,7 @@ from typing import Any
 from pympas.cli._common import default, fail
 from pympas.device import DEVICE_HELP
 from pympas.labels import HALF_WINDOW, TRACKING, label
+from pympas.trajectories import VELOCITY
 
 __all__ = ["expand_inputs", "register", "run"]
 
@@ -121,6 +122,7 @@ def _die_with_parent(parent: int, poll: float = 0.5) -> None:
 def _differs(folder: Path, src: str, params: dict[str, Any]) -> str | None:
     """None if ``folder`` is a complete label set of ``src`` made with ``params``; else what
     differs, for the message."""
+    from pympas.labels import recorded_params
     from pympas.labelset import LabelSetError, read_meta
 
     try:
@@ -131,10 +133,11 @@ def _differs(folder: Path, src: str, params: dict[str, Any]) -> str | None:
     if Path(recorded).resolve() != Path(src).resolve():
         return f"holds the labels of another video ({recorded})"
     now = json.loads(json.dumps(params))  # as labels.json records them
+    then = recorded_params(meta["params"])
     changed = [
-        f"{key} {meta['params'].get(key)!r} -> {now.get(key)!r}"
-        for key in sorted(set(now) | set(meta["params"]))
-        if key not in _NOT_COMPARED and meta["params"].get(key) != now.get(key)
+        f"{key} {then.get(key)!r} -> {now.get(key)!r}"
+        for key in sorted(set(now) | set(then))
+        if key not in _NOT_COMPARED and then.get(key) != now.get(key)
     ]
     if changed:
         return f"was labelled with other parameters ({', '.join(changed)})"
@@ -212,10 +215,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         params = check_params(
             args.stride, args.radius, args.k, None, args.max_particles, args.min_speed,
-            args.min_cluster_size, args.device, args.tracking,
+            args.min_cluster_size, args.device, args.tracking, args.velocity,
+            args.clamp_negative, args.tracks,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         return fail("label", exc, 2)
+    if args.tracks is not None and len(args.inputs) != 1:
+        return fail("label", f"--tracks labels one video; got {len(args.inputs)} inputs", 2)
     if args.jobs < 1:
         return fail("label", f"--jobs must be >= 1, got {args.jobs}", 2)
     try:
@@ -390,6 +396,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="KLT-track only the frames around each labelled frame (window), or every frame "
         f"(continuous); with a stride <= {2 * HALF_WINDOW + 1} window tracks continuously "
         "(default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--velocity", choices=VELOCITY, default=default(label, "velocity"),
+        help="particle velocities over the centred 5-frame window, or forward (next point minus "
+        "this one, the convention of the collectiveness authors) (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--clamp-negative", action=argparse.BooleanOptionalAction,
+        default=default(label, "clamp_negative"),
+        help="Eq. 1's W = max(C, 0); --no-clamp-negative keeps negative velocity correlations, "
+        "as the collectiveness authors' code does (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tracks", metavar="FILE", default=default(label, "tracks"),
+        help="particles from this trajectory file (gKLT text format of the Collective Motion "
+        "Database and CUHK Crowd; 1-based frames) instead of KLT; one video only",
     )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")

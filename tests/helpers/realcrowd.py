@@ -1,21 +1,25 @@
 """Test helper: the shared real-crowd collectiveness reference (the authors' Octave output).
 
 Reads ``../shared/data/collectiveness_realcrowd/`` beside the repository root; see its README for
-how per-frame particle sets come from the trajectory file.
+how per-frame particle sets come from the trajectory file. The file is read by the package's
+reader, :func:`pympas.trajectories.read_trajectories`.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from pympas.trajectories import read_trajectories
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "collectiveness_realcrowd"
-_POINT = re.compile(r"\((-?\d+),(-?\d+),(\d+)\)")
+TRACKS = DATA_DIR / "klt_3000_10_trk.txt"
+#: the clip's frame size (height, width)
+SIZE = (360, 480)
 
 
 def reference_files() -> list[Path]:
@@ -25,28 +29,15 @@ def reference_files() -> list[Path]:
 
 @cache
 def particles_by_frame() -> dict[int, np.ndarray]:
-    """Frame t -> (n, 6) float64 rows ``x, y, vx, vy, t, id`` in file order.
-
-    A trajectory (1-based id = line number) with more than 2 points contributes, for each of its
-    points but the last, its position, the step to the next point as velocity, and its frame.
-    """
-    rows: list[tuple[int, int, int, int, int, int]] = []
-    text = (DATA_DIR / "klt_3000_10_trk.txt").read_text()
-    for tid, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        pts = [tuple(map(int, m)) for m in _POINT.findall(line.split("\t", 1)[1])]
-        if len(pts) <= 2:
-            continue
-        for (x, y, t), (x2, y2, _) in itertools.pairwise(pts):
-            rows.append((x, y, x2 - x, y2 - y, t, tid))
-    table = np.asarray(rows, dtype=np.float64)
-    frames = table[:, 4].astype(np.int64)
-    order = np.argsort(frames, kind="stable")  # file order within a frame
-    table, frames = table[order], frames[order]
-    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
-    ends = np.r_[starts[1:], len(frames)]
-    return {int(frames[s]): table[s:e] for s, e in zip(starts, ends, strict=True)}
+    """Frame t -> (n, 6) float64 rows ``x, y, vx, vy, t, id`` in file order, with the authors'
+    forward velocities (the next point minus this point)."""
+    tracks = read_trajectories(TRACKS)
+    out = {}
+    for t in range(1, tracks.last_frame + 1):
+        pos, vel, ids = tracks.particles(t, "forward")
+        if len(ids):
+            out[t] = np.column_stack([pos, vel, np.full(len(ids), t), ids]).astype(np.float64)
+    return out
 
 
 def load_reference(path: Path) -> tuple[int, bool, np.ndarray]:
