@@ -4,7 +4,8 @@ A device is ``"auto"`` (a CUDA GPU when one can be used, else the CPU), ``"cpu"`
 (torch's current CUDA device), ``"cuda:N"`` or a ``torch.device``. :func:`resolve_device` turns
 any of them into ``"cpu"`` or ``"cuda"``/``"cuda:N"``; :func:`parse_device` is the torch-free
 parser beneath it. Deciding ``"auto"`` never imports torch on a machine without a GPU: the CUDA
-extension's own device count is asked first.
+extension's own device count is asked first. :func:`onnx_providers` maps a device to ONNX
+Runtime's execution providers (for exported models), without torch.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["DEVICE_HELP", "is_cuda", "parse_device", "resolve_device", "torch_device"]
+__all__ = [
+    "DEVICE_HELP",
+    "is_cuda",
+    "onnx_providers",
+    "parse_device",
+    "resolve_device",
+    "torch_device",
+]
 
 #: Help text of the ``--device`` option of every command.
 DEVICE_HELP = "auto (default: a CUDA GPU when one can be used, else the CPU), cpu, cuda, cuda:N"
@@ -100,3 +108,26 @@ def torch_device(device: Any = "auto") -> Any:
             "(torch.cuda.is_available() is False); use 'cpu' or 'auto'"
         )
     return torch.device(text)
+
+
+def onnx_providers(device: Any, available: list[str]) -> list[Any]:
+    """ONNX Runtime execution providers for ``device``, given the ``available`` ones
+    (``onnxruntime.get_available_providers()``): ``"cpu"`` the CPU provider, ``"cuda"`` /
+    ``"cuda:N"`` the CUDA provider (device N) with the CPU one behind it, ``"auto"`` the CUDA
+    provider where this onnxruntime has one, else the CPU. No torch is imported.
+
+    Raises:
+        ValueError: a CUDA device asked for, but this onnxruntime has no CUDA provider.
+    """
+    text = parse_device(device, allow_auto=True)
+    cpu = "CPUExecutionProvider"
+    has_cuda = "CUDAExecutionProvider" in available
+    if text == "cpu" or (text == "auto" and not has_cuda):
+        return [cpu]
+    if not has_cuda:
+        raise ValueError(
+            f"device {device!r} was asked for, but this onnxruntime has no CUDA execution "
+            f"provider (it has {', '.join(available)}); install onnxruntime-gpu, or use 'cpu'"
+        )
+    index = 0 if text == "auto" else (cuda_index(text) or 0)
+    return [("CUDAExecutionProvider", {"device_id": index}), cpu]

@@ -1,7 +1,10 @@
 """Crowd masks for every frame of a video from a trained MPASNet (inference: head(psi(F))).
 
 ``pympas.segment`` streams: frames are read, batched, segmented and yielded one batch at a time,
-so memory stays bounded by ``batch_size`` frames however long the video is. The ``pympas
+so memory stays bounded by ``batch_size`` frames however long the video is. The model is a
+training checkpoint or a ``torch.nn.Module`` (run by PyTorch), or an ONNX model exported by
+``pympas export`` (run by ONNX Runtime, :class:`pympas.export.OnnxModel`; torch is then not
+imported); both go through the same streaming, padding, cropping and thresholding. The ``pympas
 segment`` command writes one folder of PNG masks per video (``NNNNNN.png``, 0/255), optionally
 with an MP4 of the masks laid over the frames, each folder written under a temporary name and
 renamed when complete.
@@ -10,40 +13,52 @@ renamed when complete.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import pympas._validate as _validate
-from pympas.device import torch_device
 from pympas.draw import overlay_mask
+from pympas.export import OnnxModel, is_onnx
 from pympas.files import AtomicFolder, VideoFileWriter, write_png
 
 #: HRNet reduces the input by 32 (stem /4, then three halvings); inputs are padded to a multiple.
 SIZE_MULTIPLE = 32
 
+#: a loaded model as the streaming code runs it: (B, H, W, 3) uint8 RGB -> (B, H, W) float32 logits
+Runner = Callable[[np.ndarray], np.ndarray]
+
 
 def load_for_inference(checkpoint_or_model: Any, device: Any = "auto") -> Any:
-    """A model in eval mode on ``device``: a ``torch.nn.Module`` as given, or MPASNet from a
-    training checkpoint (:func:`pympas.model.checkpoint.load_model`; no training code is
-    imported)."""
+    """A model ready for inference on ``device``: a ``torch.nn.Module`` as given (in eval mode),
+    MPASNet from a training checkpoint (:func:`pympas.model.checkpoint.load_model`; no training
+    code is imported), or an :class:`pympas.export.OnnxModel` from a ``.onnx`` file exported
+    by ``pympas export`` (ONNX Runtime; torch is not imported)."""
+    if isinstance(checkpoint_or_model, OnnxModel):
+        return checkpoint_or_model
+    if isinstance(checkpoint_or_model, (str, os.PathLike)):
+        path = Path(checkpoint_or_model)
+        if not path.is_file():
+            what = "ONNX model" if is_onnx(path) else "checkpoint"
+            raise ValueError(f"{what} {path} does not exist or is not a file")
+        if is_onnx(path):
+            return OnnxModel(path, device)
     import torch
+
+    from pympas.device import torch_device
 
     dev = torch_device(device)
     if isinstance(checkpoint_or_model, torch.nn.Module):
         return checkpoint_or_model.to(dev).eval()
     if isinstance(checkpoint_or_model, (str, os.PathLike)):
-        path = Path(checkpoint_or_model)
-        if not path.is_file():
-            raise ValueError(f"checkpoint {path} does not exist or is not a file")
         from pympas.model.checkpoint import load_model
 
-        return load_model(path, device=dev).eval()
+        return load_model(checkpoint_or_model, device=dev).eval()
     raise TypeError(
-        "checkpoint_or_model must be a checkpoint path or a torch.nn.Module, got "
-        f"{type(checkpoint_or_model).__name__}"
+        "checkpoint_or_model must be a checkpoint path, a .onnx path, a torch.nn.Module or an "
+        f"OnnxModel, got {type(checkpoint_or_model).__name__}"
     )
 
 
@@ -56,6 +71,48 @@ def _pad_to_multiple(x: Any, multiple: int) -> Any:
     if ph == 0 and pw == 0:
         return x
     return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+def _check_logits(shape: tuple[int, ...], batch: int) -> None:
+    if len(shape) != 4 or shape[1] != 1 or shape[0] != batch:
+        raise ValueError(f"the model must return logits (B, 1, H, W), got {tuple(shape)}")
+
+
+def _torch_runner(model: Any, device: Any) -> Runner:
+    """Frames -> logits with PyTorch (bf16 autocast on CUDA)."""
+    import torch
+
+    from pympas.device import torch_device
+
+    dev = torch_device(device)
+    autocast = dev.type == "cuda"
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(frames).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
+        h, w = x.shape[-2:]
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+            logits = model(_pad_to_multiple(x, SIZE_MULTIPLE))
+        _check_logits(tuple(logits.shape), x.shape[0])
+        return logits[:, 0, :h, :w].float().cpu().numpy()
+
+    return run
+
+
+def _onnx_runner(model: OnnxModel) -> Runner:
+    """Frames -> logits with ONNX Runtime: the same input (float32 RGB / 255, edge-padded to
+    multiples of 32) as the PyTorch runner."""
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2)).astype(np.float32) / 255.0
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="edge")
+        logits = model(x)
+        _check_logits(logits.shape, x.shape[0])
+        return logits[:, 0, :h, :w]
+
+    return run
 
 
 def segment(
@@ -71,8 +128,10 @@ def segment(
 
     Args:
         checkpoint_or_model: a training checkpoint (``*.pt`` written by ``pympas-train``, loaded
-            with :func:`pympas.train.load_model`) or a model taking x (B, 3, H, W) float RGB in
-            [0, 1] to logits (B, 1, H, W).
+            with :func:`pympas.train.load_model`), an ONNX model exported by ``pympas export``
+            (``*.onnx``, run by ONNX Runtime: the CPU, or its CUDA execution provider where
+            present), or a model taking x (B, 3, H, W) float RGB in [0, 1] to logits
+            (B, 1, H, W) (a ``torch.nn.Module`` or a :class:`pympas.export.OnnxModel`).
         video: anything :func:`pympas.video.open_video` reads: a video file, a folder of
             images, an array (T, H, W[, 3]) or an iterable of frames.
         device: "auto" (CUDA if available), "cpu", "cuda", "cuda:1", ...
@@ -106,25 +165,18 @@ def _segment_stream(
     threshold: float,
     probabilities: bool,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    import torch
+    from scipy.special import expit
 
-    dev = torch_device(device)
-    model = load_for_inference(checkpoint_or_model, dev)
-    cut = float(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t  <=>  l > logit(t)
-    autocast = dev.type == "cuda"
+    model = load_for_inference(checkpoint_or_model, device)
+    if isinstance(model, OnnxModel):
+        runner = _onnx_runner(model)
+    else:
+        runner = _torch_runner(model, device)
+    cut = np.float32(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t <=> l > logit(t)
 
     def run(batch: list[np.ndarray], first: int) -> Iterator[tuple[int, np.ndarray]]:
-        x = torch.from_numpy(np.stack(batch)).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
-        h, w = x.shape[-2:]
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
-            logits = model(_pad_to_multiple(x, SIZE_MULTIPLE))
-        if logits.ndim != 4 or logits.shape[1] != 1 or logits.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"the model must return logits (B, 1, H, W), got {tuple(logits.shape)}"
-            )
-        logits = logits[:, 0, :h, :w].float()
-        out = torch.sigmoid(logits) if probabilities else logits > cut
-        out = out.cpu().numpy()
+        logits = runner(np.stack(batch))
+        out = expit(logits).astype(np.float32) if probabilities else logits > cut
         for j in range(out.shape[0]):
             yield first + j, out[j]
 

@@ -41,3 +41,17 @@ def test_a_cuda_device_without_cuda_is_refused_by_torch_device():
     with pytest.raises(ValueError, match=r"'cuda'.*CUDA is not available"):
         torch_device("cuda")
     assert torch_device("auto") == torch.device("cpu")
+
+
+def test_onnx_providers_follow_the_device_spec_without_torch():
+    from pympas.device import onnx_providers
+
+    cpu, cuda = "CPUExecutionProvider", "CUDAExecutionProvider"
+    assert onnx_providers("cpu", [cuda, cpu]) == [cpu]
+    assert onnx_providers("auto", [cpu]) == [cpu]
+    assert onnx_providers("auto", [cuda, cpu]) == [(cuda, {"device_id": 0}), cpu]
+    assert onnx_providers("CUDA:1", [cuda, cpu]) == [(cuda, {"device_id": 1}), cpu]
+    with pytest.raises(ValueError, match="'cuda:0' was asked for, but this onnxruntime has no"):
+        onnx_providers("cuda:0", [cpu])
+    with pytest.raises(ValueError, match="device must be"):
+        onnx_providers("gpu", [cuda, cpu])

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "label": "pympas.cli.label",
     "train": "pympas.cli.train",
     "segment": "pympas.cli.segment",
+    "export": "pympas.cli.export",
     "evaluate": "pympas.cli.evaluate",
     "demo": "pympas.cli.demo",
 }

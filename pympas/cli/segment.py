@@ -1,4 +1,5 @@
-"""``pympas segment CHECKPOINT VIDEO... -o OUT``: crowd masks for every frame of videos.
+"""``pympas segment CHECKPOINT VIDEO... -o OUT``: crowd masks for every frame of videos
+(CHECKPOINT: a training checkpoint, or a ``.onnx`` model from ``pympas export``).
 
 Each ``OUT/<name>`` folder appears only when every mask in it (and the overlay video) was written
 and checked; a full disk fails the video with a message naming the file. Temporary folders of
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from pympas.cli._common import default, fail
 from pympas.device import DEVICE_HELP
+from pympas.export import is_onnx
 from pympas.segmentation import segment, segment_to_folder
 
 
@@ -22,11 +24,12 @@ def run(args: argparse.Namespace) -> int:
 
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
-        return fail("segment", f"checkpoint {checkpoint} does not exist")
+        what = "ONNX model" if is_onnx(checkpoint) else "checkpoint"
+        return fail("segment", f"{what} {checkpoint} does not exist")
     try:
         names = output_names(args.videos)
         model = load_for_inference(checkpoint, args.device)
-    except (ValueError, TypeError, OSError, RuntimeError, KeyError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
         return fail("segment", exc)
     try:
         out = output_folder(args.output)  # also removes temporaries of killed runs
@@ -65,7 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write OUT/<video>/NNNNNN.png (0/255 crowd masks) for each video, "
         "optionally with an overlay video; each folder appears only when complete.",
     )
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a *.pt checkpoint from pympas train")
+    p.add_argument(
+        "checkpoint", metavar="CHECKPOINT",
+        help="a *.pt checkpoint from pympas train, or a *.onnx model from pympas export (run by "
+        "ONNX Runtime: the CPU, or its CUDA execution provider where present)",
+    )  # fmt: skip
     p.add_argument("videos", metavar="VIDEO", nargs="+", help="video files or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument(

@@ -23,7 +23,14 @@ from pympas.files import write_atomic
 from pympas.model.hrnet import load_torch_file
 from pympas.model.mpasnet import MPASNet
 
-__all__ = ["CHECKPOINT_FORMAT", "LAST", "load_model", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "LAST",
+    "load_model",
+    "model_from_checkpoint",
+    "read_checkpoint",
+    "write_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "pympas-checkpoint"
 #: the latest checkpoint of a run folder
@@ -72,9 +79,16 @@ def load_model(
     cfg = ckpt["config"]
     if arch is not None and arch != cfg["arch"]:
         raise ValueError(f"{path}: checkpoint is arch {cfg['arch']!r}, expected {arch!r}")
+    return model_from_checkpoint(ckpt, path).to(device)
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> MPASNet:
+    """MPASNet in eval mode (on the CPU) with the weights of a checkpoint read by
+    :func:`read_checkpoint` from ``path`` (named in errors)."""
+    cfg = ckpt["config"]
     model = MPASNet(cfg["arch"], sfa=cfg.get("sfa", True))
-    load_weights(model, ckpt["model"], path, cfg["arch"])
-    return model.to(device).eval()
+    load_weights(model, ckpt["model"], os.fspath(path), cfg["arch"])
+    return model.eval()
 
 
 def write_checkpoint(state: dict[str, Any], run_dir: str | os.PathLike, step: int) -> Path:
