@@ -123,9 +123,31 @@ def test_labelme_circle_fills_the_disc_and_bad_shapes_are_named(tmp_path):
     bad = [{"label": "crowd", "shape_type": "polygon", "points": [[1, 1], [2, 2]]}]
     with pytest.raises(ValueError, match=r"b\.json: polygon 0 has fewer than 3 points"):
         labelme_mask(_labelme(tmp_path / "b.json", bad), "crowd")
-    line = [{"label": "crowd", "shape_type": "linestrip", "points": [[1, 1], [2, 2], [3, 1]]}]
-    with pytest.raises(ValueError, match="unsupported shape_type 'linestrip'"):
-        labelme_mask(_labelme(tmp_path / "l.json", line), "crowd")
+    curve = [{"label": "crowd", "shape_type": "spline", "points": [[1, 1], [2, 2], [3, 1]]}]
+    with pytest.raises(ValueError, match=r"l\.json: shape 0 has unsupported shape_type 'spline'"):
+        labelme_mask(_labelme(tmp_path / "l.json", curve), "crowd")
+    few = [{"label": "car", "shape_type": "circle", "points": [[1, 1]]}]  # other labels paint too
+    with pytest.raises(ValueError, match=r"f\.json: circle 0 needs 2 points, has 1"):
+        labelme_mask(_labelme(tmp_path / "f.json", few), "crowd")
+
+
+def test_labelme_lines_and_points_are_filled_as_labelme_fills_them(tmp_path):
+    shapes = [
+        {"label": "crowd", "shape_type": "linestrip", "points": [[2, 10], [27, 10]]},
+        {"label": "crowd", "shape_type": "point", "points": [[15, 3]]},
+    ]
+    mask = labelme_mask(_labelme(tmp_path / "l.json", shapes), "crowd")
+    assert mask[6:15, 2:28].all() and not mask[16:].any()  # 10 pixels wide
+    assert mask[3, 10:21].all() and not mask[3, 21:].any()  # a disc of radius 5
+
+
+def test_labelme_later_shapes_of_other_labels_cut_holes(tmp_path):
+    shapes = [
+        {"label": "crowd", "shape_type": "rectangle", "points": [[2, 2], [20, 15]]},
+        {"label": "background", "shape_type": "rectangle", "points": [[6, 5], [12, 10]]},
+    ]
+    mask = labelme_mask(_labelme(tmp_path / "h.json", shapes), "crowd")
+    assert mask[2:16, 2:21].sum() == 14 * 19 - 6 * 7 and not mask[5:11, 6:13].any()
 
 
 def test_labelme_ground_truth_folder_is_evaluated_against_png_predictions(tmp_path):
