@@ -578,20 +578,41 @@ def output_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     (``a/x.mp4``, ``b/x.mp4`` -> ``a``, ``b``); names still equal get ``-2``, ``-3``, ... in
     input order.
 
+    A live source (:func:`pympas.video.is_stream`) is named after the last part of its URL's
+    path (its host where there is none), ``cameraN`` for camera N, keeping only letters, digits,
+    ``.``, ``_`` and ``-``.
+
     Example:
-        >>> output_names(["a/x.mp4", "b/x.mp4", "c/y.avi"])
-        ['a', 'b', 'y']
+        >>> output_names(["a/x.mp4", "b/x.mp4", "c/y.avi", "rtsp://cam.local/live/main"])
+        ['a', 'b', 'y', 'main']
     """
-    ps = [Path(p) for p in paths]
+    from pympas.video import is_stream
+
+    ps = [Path(str(p)) for p in paths]
 
     def parent(p: Path) -> str:
         return p.resolve().parent.name
 
+    def stream(p: str | os.PathLike) -> str:
+        import re
+        from urllib.parse import urlsplit
+
+        if not isinstance(p, str) or "://" not in p:
+            return f"camera{int(p)}"
+        url = urlsplit(p)
+        name = Path(url.path).stem or url.hostname or "stream"
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "stream"
+
     names = [
-        p.resolve().name if p.is_dir() else parent(p) if p.stem == "video" else p.stem for p in ps
-    ]
+        stream(raw) if is_stream(raw)
+        else p.resolve().name if p.is_dir() else parent(p) if p.stem == "video" else p.stem
+        for raw, p in zip(paths, ps, strict=True)
+    ]  # fmt: skip
     dup = {n for n in names if names.count(n) > 1}
-    names = [parent(p) if n in dup else n for p, n in zip(ps, names, strict=True)]
+    names = [
+        parent(p) if n in dup and not is_stream(raw) else n
+        for raw, p, n in zip(paths, ps, names, strict=True)
+    ]
     seen: dict[str, int] = {}
     out = []
     for n in names:

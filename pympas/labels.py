@@ -57,7 +57,13 @@ TRACKING = ("window", "continuous")
 #: ``params["tracking"]`` of labels made from a trajectory file (``tracks=PATH``)
 FROM_FILE = "file"
 #: parameters added since the first label sets, with the value those sets were made with
-_ADDED_PARAMS = {"velocity": "centred", "clamp_negative": True, "tracks": None}
+_ADDED_PARAMS = {
+    "velocity": "centred",
+    "clamp_negative": True,
+    "tracks": None,
+    "max_frames": None,
+    "duration": None,
+}
 _BATCH = 8  # labelled frames per collectiveness_batch call
 
 
@@ -82,12 +88,15 @@ def check_params(
     velocity: Any = "centred",
     clamp_negative: Any = True,
     tracks: Any = None,
+    max_frames: Any = None,
+    duration: Any = None,
 ) -> dict[str, Any]:
     """The labelling parameters checked (errors name the parameter) and completed, as recorded
     in a label set's ``labels.json``: ``z`` resolved, ``tracking`` resolved ("window" with a
     stride at most the velocity window's length is "continuous": the windows cover every
     frame; "file" with ``tracks``), ``tracks`` as an absolute path, the velocity window, the KLT
-    settings (None with ``tracks``) and the link threshold 0.6 kappa."""
+    settings (None with ``tracks``), the link threshold 0.6 kappa and the bounds on the frames
+    read (``max_frames``, ``duration``; None: none)."""
     stride = _validate.integer("stride", stride, 1)
     radius = _validate.length("radius", radius)
     k = _validate.integer("k", k, 1)
@@ -112,6 +121,12 @@ def check_params(
             raise ValueError(f"tracks {tracks}: no such trajectory file")
         tracks = str(Path(tracks).resolve())
         tracking = FROM_FILE
+    if max_frames is not None:
+        max_frames = _validate.integer("max_frames", max_frames, 2)
+    if duration is not None:
+        duration = _validate.real("duration", duration)
+        if not duration > 0:
+            raise ValueError(f"duration must be > 0 seconds, got {duration}")
     return {
         "stride": stride,
         "radius": radius,
@@ -128,13 +143,16 @@ def check_params(
         "tracks": tracks,
         "klt": None if tracks else KLTParams(max_particles=max_particles).as_dict(),
         "threshold": link_threshold(k, z),
+        "max_frames": max_frames,
+        "duration": duration,
     }
 
 
 def recorded_params(params: dict[str, Any]) -> dict[str, Any]:
     """The parameters recorded in a label set's labels.json, completed with the values that
-    parameters added since (``velocity``, ``clamp_negative``, ``tracks``) had before they
-    existed, so that older label sets compare equal to the same labelling today."""
+    parameters added since (``velocity``, ``clamp_negative``, ``tracks``, ``max_frames``,
+    ``duration``) had before they existed, so that older label sets compare equal to the same
+    labelling today."""
     return {**_ADDED_PARAMS, **params}
 
 
@@ -230,7 +248,10 @@ def _file_particles(
                 f"{tracks.path}: its trajectories span {tracks.last_frame} frame(s); at least 2 "
                 "are needed for motion"
             )
-        for f in range(tracks.last_frame):
+        count = tracks.last_frame
+        if params.get("max_frames") is not None:
+            count = min(count, params["max_frames"])
+        for f in range(count):
             if f % stride == 0:
                 yield (f, black, *tracks.particles(f + 1, velocity)[:2])
             tick(f)
@@ -248,7 +269,8 @@ def _file_particles(
             yield (f, source.to_rgb(frame), *tracks.particles(f + 1, velocity)[:2])
         n = f + 1
         tick(f)
-    tracks.check_frames(n)
+    if source.ended is None:  # read to its end (not stopped by a bound): no frame may lie beyond
+        tracks.check_frames(n)
 
 
 def label_stream(
@@ -269,7 +291,13 @@ def label_stream(
     tracks = read_trajectories(params["tracks"]) if params.get("tracks") else None
     if video is None and (tracks is None or size is None):
         raise ValueError("video=None needs tracks (a trajectory file) and size=(height, width)")
-    source = open_video(video) if video is not None else None
+    bounds = {"max_frames": params.get("max_frames"), "duration": params.get("duration")}
+    source = open_video(video, **bounds) if video is not None else None
+    if source is not None and source.live and bounds == {"max_frames": None, "duration": None}:
+        raise ValueError(
+            f"{source.name}: a live source needs a bound: max_frames or duration "
+            "(--max-frames, --duration)"
+        )
     if source is not None:  # the size is known once the first frame is read
         name, total, shape = source.name, source.length, source.shape
     else:
@@ -341,6 +369,8 @@ def label(
     clamp_negative: bool = True,
     tracks: str | os.PathLike | None = None,
     size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
+    duration: float | None = None,
     progress: bool = True,
 ) -> LabelSet:
     """Motion-prior pseudo-labels of a video (MPASNet Sec. 2.2, Fig. 3).
@@ -379,6 +409,11 @@ def label(
             t + 1 is video frame t (frame numbers in these files are 1-based). The video gives
             the frame size and the frames; ``tracking`` and ``max_particles`` do not apply.
         size: (height, width) of the frames when ``video`` is None (with ``tracks``).
+        max_frames: read at most this many frames (None: all).
+        duration: read frames for at most this many seconds (wall clock, from the first frame;
+            None: no limit). A live source (a stream URL or a camera index) needs one of the two
+            bounds; if its stream ends or its connection is lost first, the frames received
+            are labelled.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -398,7 +433,7 @@ def label(
     """
     params = check_params(
         stride, radius, k, z, max_particles, min_speed, min_cluster_size, device, tracking,
-        velocity, clamp_negative, tracks,
+        velocity, clamp_negative, tracks, max_frames, duration,
     )  # fmt: skip
     if size is not None:
         size = _size(size)

@@ -123,6 +123,8 @@ def segment(
     batch_size: int = 8,
     threshold: float = 0.5,
     probabilities: bool = False,
+    max_frames: int | None = None,
+    duration: float | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Segment the crowd in every frame of ``video``, streaming.
 
@@ -133,11 +135,15 @@ def segment(
             present), or a model taking x (B, 3, H, W) float RGB in [0, 1] to logits
             (B, 1, H, W) (a ``torch.nn.Module`` or a :class:`pympas.export.OnnxModel`).
         video: anything :func:`pympas.video.open_video` reads: a video file, a folder of
-            images, an array (T, H, W[, 3]) or an iterable of frames.
+            images, an array (T, H, W[, 3]), an iterable of frames, a stream URL (rtsp://,
+            http://, ...) or a camera index; a live source is read frame by frame until its
+            bound, its end or a lost connection.
         device: "auto" (CUDA if available), "cpu", "cuda", "cuda:1", ...
         batch_size: frames per forward pass; memory is bounded by this many frames.
         threshold: crowd iff sigmoid(logit) > threshold, in (0, 1).
         probabilities: yield the (H, W) float32 crowd probability instead of the bool mask.
+        max_frames: stop after this many frames (None: no bound).
+        duration: stop this many seconds after the first frame (None: no bound).
 
     Yields:
         (frame index, mask): the 0-based index and an (H, W) bool mask (or float32 probability).
@@ -151,7 +157,8 @@ def segment(
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     from pympas.video import open_video
 
-    source = open_video(video)  # checks the path before the model is loaded
+    # checks the path (and the bounds) before the model is loaded
+    source = open_video(video, max_frames=max_frames, duration=duration)
     return _segment_stream(
         checkpoint_or_model, source, device, batch_size, threshold, probabilities
     )
@@ -198,6 +205,10 @@ def _segment_stream(
 def _fps(video: Any) -> float:
     import cv2
 
+    from pympas.video import VideoSource
+
+    if isinstance(video, VideoSource):
+        video = video.name
     if isinstance(video, (str, os.PathLike)) and Path(video).is_file():
         cap = cv2.VideoCapture(str(video))
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -223,6 +234,11 @@ class _OverlayWriter:
             self.video = VideoFileWriter(self.folder / "overlay", self.fps, (w, h))
         self.video.write(cv2.cvtColor(overlay_mask(rgb, mask), cv2.COLOR_RGB2BGR))
 
+    @property
+    def count(self) -> int:
+        """Frames written so far."""
+        return self.video.frames if self.video is not None else 0
+
     def close(self) -> None:
         """Finish the video and check that it holds every frame (OSError naming it if not)."""
         if self.video is not None:
@@ -242,6 +258,9 @@ def segment_to_folder(
     device: str = "auto",
     batch_size: int = 8,
     threshold: float = 0.5,
+    max_frames: int | None = None,
+    duration: float | None = None,
+    progress: bool = False,
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 
@@ -249,56 +268,71 @@ def segment_to_folder(
     mask (and the overlay video, checked frame by frame) was written completely; an existing
     ``out_dir`` is replaced. Returns the number of frames written.
 
+    A live source (a stream URL or a camera, :func:`pympas.video.is_stream`) has no end to wait
+    for: the folder is committed with the masks of every frame received when the run stops,
+    whether by its bound (``max_frames``, ``duration``), because the stream ended or its
+    connection was lost, or by Ctrl-C / SIGTERM (the KeyboardInterrupt is raised again after the
+    folder is committed); the overlay video then holds the same frames. A file, a folder or an
+    array that is interrupted leaves nothing. ``progress`` shows a tqdm bar with the frames per
+    second (where stderr is a terminal).
+
     Raises:
         OSError: naming the file that could not be written (a full disk); ``out_dir`` is left
             as it was.
     """
+    from tqdm.auto import tqdm
+
     from pympas.video import open_video
 
-    source = open_video(video)
+    source = open_video(video, max_frames=max_frames, duration=duration)
     with AtomicFolder(out_dir, overwrite=True) as folder:
         tmp = folder.path
         writer = _OverlayWriter(tmp, _fps(video)) if overlay_video else None
+        bar = tqdm(
+            desc=Path(str(source.name)).name, unit="frame", total=source.length, leave=False,
+            disable=None if progress else True,
+        )  # fmt: skip
+        done = 0
         try:
-            if writer is None:
-                stream = segment(
-                    checkpoint_or_model, source, device=device, batch_size=batch_size,
-                    threshold=threshold,
-                )  # fmt: skip
-                n = 0
+            pending: list[np.ndarray] = []  # the frames of the batch being segmented (overlay)
+
+            def frames() -> Iterator[np.ndarray]:
+                for frame in source:
+                    rgb = source.to_rgb(frame)
+                    if writer is not None:
+                        pending.append(rgb)
+                    yield rgb
+
+            stream = segment(
+                checkpoint_or_model, frames(), device=device, batch_size=batch_size,
+                threshold=threshold,
+            )  # fmt: skip
+            index, mask = -1, None
+            try:
                 for index, mask in stream:
+                    if writer is not None:  # the overlay frame first, then the mask
+                        writer.add(pending.pop(0), mask)
                     write_png(tmp / f"{index:06d}.png", mask)
-                    n += 1
-            else:
-                n = _segment_with_overlay(
-                    checkpoint_or_model, source, tmp, writer, device, batch_size, threshold
-                )
+                    done += 1
+                    bar.update()
+            except KeyboardInterrupt:
+                if not source.live:
+                    raise
+                # keep every frame whose mask and overlay frame are both written
+                if writer is not None and writer.count > done:
+                    write_png(tmp / f"{index:06d}.png", mask)  # type: ignore[arg-type]
+                    done += 1
+                else:
+                    (tmp / f"{done:06d}.png").unlink(missing_ok=True)
+                if writer is not None:
+                    writer.close()
+                folder.commit()
+                raise
+            if writer is not None:
                 writer.close()
         finally:
+            bar.close()
             if writer is not None:
                 writer.abort()
         folder.commit()
-    return n
-
-
-def _segment_with_overlay(
-    model: Any, source: Any, tmp: Path, writer: _OverlayWriter, device: str, bs: int, t: float
-) -> int:
-    """Segment while keeping each batch's frames to draw the overlay (still bounded memory)."""
-    from collections import deque
-
-    pending: deque[np.ndarray] = deque()
-
-    def frames() -> Iterator[np.ndarray]:
-        for frame in source:
-            rgb = source.to_rgb(frame)
-            pending.append(rgb)
-            yield rgb
-
-    n = 0
-    for index, mask in segment(model, frames(), device=device, batch_size=bs, threshold=t):
-        rgb = pending.popleft()
-        write_png(tmp / f"{index:06d}.png", mask)
-        writer.add(rgb, mask)
-        n += 1
-    return n
+    return done

@@ -1,5 +1,13 @@
 """Frame sources for the labelling pipeline: any video OpenCV reads, a folder of images, a NumPy
-array or an iterable of frames, read one frame at a time so memory stays bounded.
+array or an iterable of frames, read one frame at a time so memory stays bounded; and live
+sources: a stream URL (``rtsp://``, ``http://``, anything OpenCV's FFmpeg backend opens) or a
+camera index.
+
+Any source can be bounded (``open_video(video, max_frames=N, duration=S)``): reading stops after
+N frames, or S seconds (wall clock) after the first frame arrived. A live source has no known
+length; it ends at its bound, or when the stream ends or its connection is lost, which is no
+error: :attr:`VideoSource.ended` then says so, and what was received is complete. A stream that
+cannot be opened is a VideoError naming it (credentials in a URL are never shown).
 
 Frames a consumer does not need can be skipped cheaply (:meth:`VideoSource.frames` with
 ``skip``): a video file only grabs them (decoded, not converted to BGR), other sources still read
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +37,10 @@ __all__ = [
     "VideoError",
     "VideoNotFoundError",
     "VideoSource",
+    "is_stream",
     "natural_key",
     "open_video",
+    "stream_name",
 ]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -60,6 +71,29 @@ VIDEO_EXTENSIONS = frozenset(
 
 #: a predicate on frame indices: True for a frame the consumer does not need
 Skip = Callable[[int], bool]
+#: how long OpenCV's FFmpeg backend waits to open a stream and for each frame of it (ms)
+STREAM_TIMEOUT_MS = 10_000
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_stream(video: Any) -> bool:
+    """True for a live source: a URL (``scheme://...``) or a camera index (an int, or a string of
+    digits that is no existing path)."""
+    if isinstance(video, (bool, np.bool_)):
+        return False
+    if isinstance(video, (int, np.integer)):
+        return True
+    if isinstance(video, str):
+        return bool(_URL.match(video)) or (video.isdigit() and not Path(video).exists())
+    return False
+
+
+def stream_name(video: Any) -> str:
+    """A live source as shown in messages and recorded in outputs: ``camera N``, or the URL with
+    any password replaced by ``***``."""
+    if not isinstance(video, str) or not _URL.match(video):
+        return f"camera {int(video)}"
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", video)
 
 
 class VideoError(ValueError):
@@ -120,9 +154,15 @@ class VideoSource:
     :meth:`frames` iterates with a cheap path for frames the consumer does not need.
 
     Attributes:
-        name: the source as shown in messages (a path, or "array"/"iterable").
+        name: the source as shown in messages (a path, "array"/"iterable", a URL without its
+            password, "camera N").
         channel_order: "bgr" or "rgb", the order of colour frames.
-        length: the number of frames if known up front (None for iterables).
+        length: the number of frames if known up front (None for iterables and live sources).
+        live: a stream URL or a camera: no known length, and its end is no error.
+        max_frames, duration: the bounds (None: none); see :func:`open_video`.
+        ended: after iteration, why it ended early, for a message: the bound reached, or a live
+            stream that ended or lost its connection; None for a source read to its end.
+        count: frames read so far.
     """
 
     def __init__(
@@ -132,11 +172,17 @@ class VideoSource:
         channel_order: str,
         length: int | None,
         files: list[Path] | None = None,
+        live: bool = False,
     ) -> None:
         self.name = name
         self.files = files  # the image files of a folder source, for messages
         self.channel_order = channel_order
         self.length = length
+        self.live = live
+        self.max_frames: int | None = None
+        self.duration: float | None = None
+        self.ended: str | None = None
+        self.count = 0
         # ``frames`` is an iterable of frames, or a reader: a function of a skip predicate (or
         # None) returning an iterator of frames with None for each frame it skipped without
         # producing pixels (video files). Frames of an iterable are all read and checked.
@@ -156,10 +202,38 @@ class VideoSource:
         copied out); frames of other sources are read and checked as usual, then dropped. The
         checks on the whole stream (at least two frames, not truncated) count skipped frames.
         """
-        count = 0
-        for count, raw in enumerate(self._read(skip), start=1):
+        reader = self._read(skip)
+        try:
+            yield from self._checked(reader, skip)
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()  # a bound stops reading early: release the capture now
+
+    def bounded(self, max_frames: int | None, duration: float | None) -> VideoSource:
+        """Set the bounds (see :func:`open_video`); returns the source."""
+        import pympas._validate as _validate
+
+        if max_frames is not None:
+            max_frames = _validate.integer("max_frames", max_frames, 1)
+        if duration is not None:
+            duration = _validate.real("duration", duration)
+            if not duration > 0:
+                raise ValueError(f"duration must be > 0 seconds, got {duration}")
+        self.max_frames, self.duration = max_frames, duration
+        return self
+
+    def _checked(self, reader: Iterator[Any], skip: Skip | None) -> Iterator[np.ndarray | None]:
+        count, start = 0, None
+        self.ended = None
+        for count, raw in enumerate(reader, start=1):
+            self.count = count
+            if start is None:
+                start = time.monotonic()
             if raw is None:  # the reader skipped it (video file: grabbed, same size by format)
                 yield None
+                if self._bound_reached(count, start):
+                    break
                 continue
             named = str(self.files[count - 1]) if self.files is not None else self.name
             frame = _as_uint8(raw, f"{named} (frame {count - 1})")
@@ -172,9 +246,27 @@ class VideoSource:
                     f"with {self.shape[1]}x{self.shape[0]} (frames of changing size)"
                 )
             yield None if skip is not None and skip(count - 1) else frame
+            if self._bound_reached(count, start):
+                break
+        else:
+            if self.live and count:
+                self.ended = (
+                    f"{self.name}: the stream ended after {count} frames (closed by the source, "
+                    "or the connection was lost)"
+                )
         if count < 2:
             what = "no frames" if count == 0 else "only one frame"
             raise VideoError(f"{self.name}: has {what}; at least 2 frames are needed for motion")
+
+    def _bound_reached(self, count: int, start: float | None) -> bool:
+        if self.max_frames is not None and count >= self.max_frames:
+            self.ended = f"{self.name}: stopped after {count} frames (max_frames)"
+            return True
+        if self.duration is not None and start is not None:
+            if time.monotonic() - start >= self.duration:
+                self.ended = f"{self.name}: stopped after {self.duration:g} s ({count} frames)"
+                return True
+        return False
 
     def to_gray(self, frame: np.ndarray) -> np.ndarray:
         """(H, W) uint8 luminance of a frame from this source."""
@@ -231,6 +323,36 @@ def _read_capture(path: Path, skip: Skip | None = None) -> Iterator[np.ndarray |
         cap.release()
 
 
+def _read_stream(video: Any, name: str, skip: Skip | None = None) -> Iterator[np.ndarray | None]:
+    """The frames of a live source (URL or camera index) until it ends or its connection is
+    lost; a frame ``i`` with ``skip(i)`` is grabbed only (None)."""
+    import cv2
+
+    if isinstance(video, str) and _URL.match(video):
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]  # fmt: skip
+        cap = cv2.VideoCapture(video, cv2.CAP_FFMPEG, timeouts)
+    else:
+        cap = cv2.VideoCapture(int(video))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"{name}: cannot open the stream (OpenCV's FFmpeg backend or camera)")
+        read = 0
+        while True:
+            if skip is not None and skip(read):
+                if not cap.grab():
+                    break
+                frame = None
+            else:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+            read += 1
+            yield frame
+    finally:
+        cap.release()
+
+
 def _capture_length(path: Path) -> int | None:
     """The frame count in the header (None if unknown); raises if OpenCV cannot open the file."""
     import cv2
@@ -264,14 +386,20 @@ def _read_images(files: list[Path]) -> Iterator[np.ndarray]:
         yield img
 
 
-def open_video(video: Any) -> VideoSource:
+def open_video(
+    video: Any, *, max_frames: int | None = None, duration: float | None = None
+) -> VideoSource:
     """Open any supported frame source without reading it.
 
     Args:
         video: a path (str or os.PathLike) to a file OpenCV reads or to a folder of images
             (natural sort order); a NumPy array (T, H, W) or (T, H, W, 3) (colour taken as RGB);
-            or an iterable of (H, W) / (H, W, 3) frames (colour taken as RGB). Frames are uint8,
-            or floats in [0, 1] (or [0, 255]).
+            an iterable of (H, W) / (H, W, 3) frames (colour taken as RGB); a stream URL
+            (``rtsp://``, ``http://``, any URL OpenCV's FFmpeg backend opens) or a camera index
+            (an int, or a string of digits). Frames are uint8, or floats in [0, 1] (or
+            [0, 255]).
+        max_frames: stop after this many frames (None: no bound).
+        duration: stop this many seconds (wall clock) after the first frame (None: no bound).
 
     Returns:
         A :class:`VideoSource` streaming the frames.
@@ -279,11 +407,25 @@ def open_video(video: Any) -> VideoSource:
     Raises:
         VideoNotFoundError: the path does not exist.
         VideoError: a folder with no images, an array of the wrong shape, or (when iterated)
-            a file that is not a video, a truncated video, < 2 frames, frames of changing size.
+            a file that is not a video, a truncated video, a stream that cannot be opened,
+            < 2 frames, frames of changing size.
         TypeError: ``video`` is none of the supported kinds.
+        ValueError: a bound that is not positive (names it).
     """
+    source = _open(video)
+    if max_frames is None and duration is None:
+        return source  # an open source keeps the bounds it has
+    return source.bounded(max_frames, duration)
+
+
+def _open(video: Any) -> VideoSource:
     if isinstance(video, VideoSource):
         return video
+    if is_stream(video):
+        name = stream_name(video)
+        return VideoSource(
+            name, lambda skip: _read_stream(video, name, skip), "bgr", None, live=True
+        )
     if isinstance(video, (str, os.PathLike)):
         path = Path(video)
         if not path.exists():
@@ -305,8 +447,8 @@ def open_video(video: Any) -> VideoSource:
         return VideoSource("array", iter(video), "rgb", int(video.shape[0]))
     if isinstance(video, (bytes, bytearray)) or not isinstance(video, Iterable):
         raise TypeError(
-            "video must be a path, a folder of images, a numpy array (T, H, W[, 3]) or an "
-            f"iterable of frames, got {type(video).__name__}"
+            "video must be a path, a folder of images, a numpy array (T, H, W[, 3]), an "
+            f"iterable of frames, a stream URL or a camera index, got {type(video).__name__}"
         )
     length = len(video) if hasattr(video, "__len__") else None  # type: ignore[arg-type]
     return VideoSource("iterable", video, "rgb", length)

@@ -78,7 +78,7 @@ def test_unreadable_image_in_a_folder_is_named(tmp_path, short):
 @pytest.mark.parametrize(
     "video, error, match",
     [
-        (42, TypeError, "video must be"),
+        (4.2, TypeError, "video must be"),  # an int is a camera index
         (np.zeros((5, 8, 8, 2), np.uint8), ValueError, "video array must have shape"),
         (np.full((5, 8, 8), np.nan), ValueError, "NaN"),
         (np.full((5, 8, 8), 300, np.int32), ValueError, r"\[0, 255\]"),

@@ -49,13 +49,15 @@ def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[s
 
     Output names come from :func:`pympas.files.output_names` (distinct per input)."""
     from pympas.files import output_names
-    from pympas.video import VIDEO_EXTENSIONS, image_files, natural_key
+    from pympas.video import VIDEO_EXTENSIONS, image_files, is_stream, natural_key
 
     videos: list[str] = []
     bad: list[tuple[str, str]] = []
     for arg in paths:
         p = Path(arg)
-        if not p.exists():
+        if is_stream(arg):
+            videos.append(arg)
+        elif not p.exists():
             bad.append((arg, "no such file or folder"))
         elif p.is_dir() and image_files(p):
             videos.append(arg)
@@ -71,10 +73,23 @@ def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[s
     seen: set[Path] = set()
     unique = []
     for src in videos:  # the same video given twice is labelled once
-        if Path(src).resolve() not in seen:
-            seen.add(Path(src).resolve())
+        key = _source_key(src)
+        if key not in seen:
+            seen.add(key)
             unique.append(src)
     return list(zip(unique, output_names(unique), strict=True)), bad
+
+
+def _source_key(src: str) -> Any:
+    """What identifies an input: its resolved path, or a live source's name (URL without its
+    password, "camera N"), which is also what labels.json records as its source."""
+    import re
+
+    from pympas.video import is_stream, stream_name
+
+    if re.fullmatch(r"camera \d+", src):  # as recorded
+        return src
+    return stream_name(src) if is_stream(src) else Path(src).resolve()
 
 
 def _init_worker(lock: Any, slots: Any, stop: Any, started: Any, parent: int) -> None:
@@ -130,7 +145,7 @@ def _differs(folder: Path, src: str, params: dict[str, Any]) -> str | None:
     except LabelSetError as exc:
         return f"exists and is not a complete label set ({exc})"
     recorded = meta["source"]
-    if Path(recorded).resolve() != Path(src).resolve():
+    if _source_key(recorded) != _source_key(src):
         return f"holds the labels of another video ({recorded})"
     now = json.loads(json.dumps(params))  # as labels.json records them
     then = recorded_params(meta["params"])
@@ -168,7 +183,7 @@ def _label_one(
                 for item in label_stream(src, params, bar if progress else False, stats, stop):
                     writer.add(item)
                 meta = {
-                    "source": str(Path(src).resolve()),
+                    "source": str(_source_key(src)),
                     "height": stats["height"],
                     "width": stats["width"],
                     "params": params,
@@ -216,10 +231,17 @@ def run(args: argparse.Namespace) -> int:
         params = check_params(
             args.stride, args.radius, args.k, None, args.max_particles, args.min_speed,
             args.min_cluster_size, args.device, args.tracking, args.velocity,
-            args.clamp_negative, args.tracks,
+            args.clamp_negative, args.tracks, args.max_frames, args.duration,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         return fail("label", exc, 2)
+    from pympas.video import is_stream
+
+    live = [arg for arg in args.inputs if is_stream(arg)]
+    if live and args.max_frames is None and args.duration is None:
+        return fail(
+            "label", f"live source {live[0]!r} needs a bound: --max-frames N or --duration S", 2
+        )
     if args.tracks is not None and len(args.inputs) != 1:
         return fail("label", f"--tracks labels one video; got {len(args.inputs)} inputs", 2)
     if args.jobs < 1:
@@ -370,7 +392,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="+",
         metavar="VIDEO_OR_DIR",
-        help="video files, folders of images, or folders of videos",
+        help="video files, folders of images, folders of videos, stream URLs (rtsp://, "
+        "http://, ...) or camera indices (these need --max-frames or --duration)",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     options = {
@@ -412,6 +435,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tracks", metavar="FILE", default=default(label, "tracks"),
         help="particles from this trajectory file (gKLT text format of the Collective Motion "
         "Database and CUHK Crowd; 1-based frames) instead of KLT; one video only",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-frames", type=int, default=default(label, "max_frames"), metavar="N",
+        help="read at most N frames of each video (a live source needs this or --duration)",
+    )  # fmt: skip
+    p.add_argument(
+        "--duration", type=float, default=default(label, "duration"), metavar="SECONDS",
+        help="read each video for at most SECONDS after its first frame",
     )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
