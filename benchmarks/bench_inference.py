@@ -4,7 +4,8 @@
                                          [--threads 1] [--rounds 5] [--seconds 3] [--json F]
 
 The network is MPASNet's inference path (encoder, psi, head; ImageNet normalisation inside) with
-random weights, on random frames of --size (padded to multiples of 32 as ``pympas.segment``
+random weights (the head scaled to logits of standard deviation 5, a trained network's range),
+on random frames of --size (padded to multiples of 32 as ``pympas.segment``
 does: 320x240 runs at 320x256). Three ways to run it:
 
 - PyTorch fp32 (``torch.inference_mode``);
@@ -54,13 +55,29 @@ def _checkpoint(arch: str, folder: Path) -> Path:
     from pympas.model.mpasnet import MPASNet
 
     torch.manual_seed(0)
+    model = MPASNet(arch).eval()
+    with torch.inference_mode():  # logits of a trained network's range (std 5), not +-0.01
+        x = torch.rand(1, 3, 128, 128)
+        scale = 5.0 / model(x).std()
+        model.head.weight *= scale
+        model.head.bias *= scale
     state = {
         "format": "pympas-checkpoint",
-        "model": MPASNet(arch).state_dict(),
+        "model": model.state_dict(),
         "step": 0,
         "config": dataclasses.asdict(TrainConfig(arch=arch, out=str(folder))),
     }
     return write_checkpoint(state, folder, 0)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -149,7 +166,7 @@ def main() -> None:
         f"{args.seconds:g} s"
     )
     print(
-        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} logical; torch "
+        f"CPU: {_cpu_name()}, {os.cpu_count()} logical; torch "
         f"{torch.__version__}, onnxruntime {ort.__version__}; native bf16: {bf16_ok}; load "
         f"average at the end: {load}"
     )
