@@ -316,8 +316,8 @@ def segment_to_folder(
                     done += 1
                     bar.update()
             except KeyboardInterrupt:
-                if not source.live:
-                    raise
+                if not source.live or (done == 0 and (writer is None or writer.count == 0)):
+                    raise  # a file, folder or array: nothing is kept; a stream: nothing received
                 # keep every frame whose mask and overlay frame are both written
                 if writer is not None and writer.count > done:
                     write_png(tmp / f"{index:06d}.png", mask)  # type: ignore[arg-type]
