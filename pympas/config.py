@@ -15,6 +15,11 @@ ARCHS = ("w18-small", "w18", "w32", "w48")
 LOSSES = ("dice", "dice-literal", "ce")
 #: L_AIR variants: MSE on standardised channels (default), Eq. 7 on raw features
 AIR_MODES = ("standardized", "raw")
+#: numeric precision: bf16 autocast + channels_last where native ("auto"), or forced
+AMP_CHOICES = ("auto", "bf16", "fp32")
+#: initialisation from scratch: the official HRNet classification code (Kaiming normal,
+#: fan_out; the default), its segmentation code (normal, std 0.001), or PyTorch's defaults
+INIT_SCHEMES = ("kaiming", "normal", "torch")
 
 
 @dataclass
@@ -22,8 +27,13 @@ class TrainConfig:
     """Everything that defines a training run (stored in config.json and every checkpoint).
 
     ``arch=None`` picks w48 on CUDA and w18-small on CPU; ``device`` is any spec of
-    :mod:`pympas.device` (``"auto"``: CUDA when available; None means "auto"); ``amp=None``
-    enables bf16 autocast on CUDA only. ``batch_size`` is per process. ``pretrained_partial``
+    :mod:`pympas.device` (``"auto"``: CUDA when available; None means "auto");
+    ``amp="auto"`` (None is the same) runs bf16 autocast + channels_last where the device
+    computes bf16 natively (CUDA, or a CPU whose oneDNN reports bf16), fp32 elsewhere;
+    ``True``/``"bf16"`` and ``False``/``"fp32"`` force it (:mod:`pympas.model.precision`);
+    a run's config.json records the result as ``amp`` (bool) and ``precision``. ``init`` is the
+    initialisation of a run from scratch (:mod:`pympas.model.init`; pretrained weights then
+    replace the encoder's). ``batch_size`` is per process. ``pretrained_partial``
     lets ``pretrained`` weights load although some encoder keys are missing or unexpected
     (otherwise an error).
     Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
@@ -40,12 +50,13 @@ class TrainConfig:
     pretrained_partial: bool = False
     resume: str | None = None
     device: str | None = "auto"
-    amp: bool | None = None
+    amp: bool | str | None = "auto"
     air: bool = True
     air_mode: str = "standardized"
     sfa: bool = True
     siamese: bool = True
     loss: str = "dice"
+    init: str = "kaiming"
     w_air: float = 1.0
     w_seg: float = 1.0
     lr: float = 0.02
@@ -79,6 +90,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"arch must be one of {list(ARCHS)}, got {cfg.arch!r}")
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {cfg.loss!r}")
+    if cfg.init not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {list(INIT_SCHEMES)}, got {cfg.init!r}")
+    if not isinstance(cfg.amp, bool) and cfg.amp not in (None, *AMP_CHOICES):
+        raise ValueError(
+            f"amp must be one of {list(AMP_CHOICES)}, True, False or None, got {cfg.amp!r}"
+        )
     if cfg.air_mode not in AIR_MODES:
         raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
     for name in ("steps", "batch_size", "crop", "save_every", "log_every"):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import pympas._validate as _validate
+from pympas.config import AMP_CHOICES
 from pympas.draw import overlay_mask
 from pympas.export import OnnxModel, is_onnx
 from pympas.files import AtomicFolder, VideoFileWriter, write_png
@@ -78,20 +79,25 @@ def _check_logits(shape: tuple[int, ...], batch: int) -> None:
         raise ValueError(f"the model must return logits (B, 1, H, W), got {tuple(shape)}")
 
 
-def _torch_runner(model: Any, device: Any) -> Runner:
-    """Frames -> logits with PyTorch (bf16 autocast on CUDA)."""
+def _torch_runner(model: Any, device: Any, amp: Any) -> Runner:
+    """Frames -> logits with PyTorch: bf16 autocast + channels_last where ``amp`` resolves to
+    bf16 (:mod:`pympas.model.precision`), else fp32."""
     import torch
 
     from pympas.device import torch_device
+    from pympas.model.precision import autocast, memory_format, resolve_amp
 
     dev = torch_device(device)
-    autocast = dev.type == "cuda"
+    bf16 = resolve_amp(amp, dev)
+    layout = memory_format(bf16)
+    model = model.to(memory_format=layout)
 
     def run(frames: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(frames).to(dev).permute(0, 3, 1, 2).float().div_(255.0)
         h, w = x.shape[-2:]
-        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
-            logits = model(_pad_to_multiple(x, SIZE_MULTIPLE))
+        x = _pad_to_multiple(x, SIZE_MULTIPLE).contiguous(memory_format=layout)
+        with torch.inference_mode(), autocast(dev, bf16):
+            logits = model(x)
         _check_logits(tuple(logits.shape), x.shape[0])
         return logits[:, 0, :h, :w].float().cpu().numpy()
 
@@ -125,6 +131,7 @@ def segment(
     probabilities: bool = False,
     max_frames: int | None = None,
     duration: float | None = None,
+    amp: bool | str | None = "auto",
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Segment the crowd in every frame of ``video``, streaming.
 
@@ -144,6 +151,9 @@ def segment(
         probabilities: yield the (H, W) float32 crowd probability instead of the bool mask.
         max_frames: stop after this many frames (None: no bound).
         duration: stop this many seconds after the first frame (None: no bound).
+        amp: PyTorch models: ``"auto"`` (bf16 autocast + channels_last where the device computes
+            bf16 natively: CUDA, or a CPU whose oneDNN reports bf16), ``"bf16"``/True or
+            ``"fp32"``/False. ONNX models run in fp32.
 
     Yields:
         (frame index, mask): the 0-based index and an (H, W) bool mask (or float32 probability).
@@ -155,12 +165,14 @@ def segment(
     threshold = _validate.real("threshold", threshold)
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    if not isinstance(amp, bool) and amp not in (None, *AMP_CHOICES):
+        raise ValueError(f"amp must be one of {list(AMP_CHOICES)}, True or False, got {amp!r}")
     from pympas.video import open_video
 
     # checks the path (and the bounds) before the model is loaded
     source = open_video(video, max_frames=max_frames, duration=duration)
     return _segment_stream(
-        checkpoint_or_model, source, device, batch_size, threshold, probabilities
+        checkpoint_or_model, source, device, batch_size, threshold, probabilities, amp
     )
 
 
@@ -171,6 +183,7 @@ def _segment_stream(
     batch_size: int,
     threshold: float,
     probabilities: bool,
+    amp: Any = "auto",
 ) -> Iterator[tuple[int, np.ndarray]]:
     from scipy.special import expit
 
@@ -178,7 +191,7 @@ def _segment_stream(
     if isinstance(model, OnnxModel):
         runner = _onnx_runner(model)
     else:
-        runner = _torch_runner(model, device)
+        runner = _torch_runner(model, device, amp)
     cut = np.float32(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t <=> l > logit(t)
 
     def run(batch: list[np.ndarray], first: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -261,6 +274,7 @@ def segment_to_folder(
     max_frames: int | None = None,
     duration: float | None = None,
     progress: bool = False,
+    amp: bool | str | None = "auto",
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 
@@ -274,7 +288,7 @@ def segment_to_folder(
     connection was lost, or by Ctrl-C / SIGTERM (the KeyboardInterrupt is raised again after the
     folder is committed); the overlay video then holds the same frames. A file, a folder or an
     array that is interrupted leaves nothing. ``progress`` shows a tqdm bar with the frames per
-    second (where stderr is a terminal).
+    second (where stderr is a terminal). ``amp``: see :func:`segment`.
 
     Raises:
         OSError: naming the file that could not be written (a full disk); ``out_dir`` is left
@@ -305,7 +319,7 @@ def segment_to_folder(
 
             stream = segment(
                 checkpoint_or_model, frames(), device=device, batch_size=batch_size,
-                threshold=threshold,
+                threshold=threshold, amp=amp,
             )  # fmt: skip
             index, mask = -1, None
             try:

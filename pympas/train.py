@@ -48,8 +48,10 @@ from pympas.model.checkpoint import (
 )
 from pympas.model.data import LabelSetDataset, StepBatchSampler
 from pympas.model.hrnet import load_pretrained
+from pympas.model.init import init_weights
 from pympas.model.losses import air_loss, seg_loss
 from pympas.model.mpasnet import MPASNet
+from pympas.model.precision import autocast, memory_format, precision_name, resolve_amp
 
 __all__ = ["LAST", "TrainConfig", "compute_loss", "load_model", "read_checkpoint", "train"]
 
@@ -88,6 +90,7 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
         )
     saved = dict(ckpt["config"])
     saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
+    saved.setdefault("init", "torch")  # ... and before init existed, PyTorch's defaults
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     merged = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     defaults = TrainConfig()
@@ -145,10 +148,7 @@ def compute_loss(
     (L, L_SEG, L_AIR) with L = w_air L_AIR + w_seg L_SEG; the augmented copy x^ is made here."""
     use_aug = cfg.siamese and (cfg.air or cfg.sfa)
     x_aug = photometric(x) if use_aug else None
-    amp = contextlib.nullcontext()
-    if cfg.amp:
-        amp = torch.autocast(x.device.type, dtype=torch.bfloat16)
-    with amp:
+    with autocast(x.device, resolve_amp(cfg.amp, x.device)):
         out = net(x, x_aug, return_features=True)
     l_seg = seg_loss(cfg.loss, out.logits, y)
     if cfg.air and out.features_aug is not None:
@@ -184,8 +184,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     cuda = device.type == "cuda"
     if cfg.arch is None:
         cfg.arch = "w48" if cuda else "w18-small"
-    if cfg.amp is None:
-        cfg.amp = cuda
+    cfg.amp = resolve_amp(cfg.amp, device)  # recorded resolved: True = bf16, False = fp32
     cfg.labelsets = [os.path.abspath(p) for p in cfg.labelsets]
     cfg.out = os.path.abspath(cfg.out)
     main_rank = rank == 0
@@ -213,11 +212,15 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         start = int(ckpt["step"])
         if start >= cfg.steps:
             raise ValueError(f"{cfg.resume}: already at step {start}; give --steps > {start}")
-    elif cfg.pretrained:
-        report = load_pretrained(model.encoder, cfg.pretrained, partial=cfg.pretrained_partial)
+    else:
+        # the encoder and psi as in the official HRNet; the one-logit head keeps PyTorch's small
+        # default (Kaiming fan_out of a 1-channel output would give logits of std ~1.4 * sqrt(C))
+        for part in (model.encoder, model.psi):
+            init_weights(part, cfg.init)
+        if cfg.pretrained:
+            report = load_pretrained(model.encoder, cfg.pretrained, partial=cfg.pretrained_partial)
     model.to(device)
-    if cuda:
-        model.to(memory_format=torch.channels_last)
+    model.to(memory_format=memory_format(cfg.amp))
     net: nn.Module = model
     if world > 1:
         if cuda:
@@ -239,7 +242,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     try:
         if main_rank:
             output_folder(cfg.out)  # also removes checkpoint temporaries of killed runs
-            config_text = json.dumps(dataclasses.asdict(cfg), indent=2) + "\n"
+            record = dataclasses.asdict(cfg) | {"precision": precision_name(cfg.amp)}
+            config_text = json.dumps(record, indent=2) + "\n"
             write_text_atomic(os.path.join(cfg.out, "config.json"), config_text)
             append_text(os.path.join(cfg.out, "command.txt"), shlex.join(sys.argv) + "\n")
             if report is not None:
@@ -341,8 +345,7 @@ def _loop(
             x, y = next(batches)
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=memory_format(cfg.amp))
             loss, l_seg, l_air = compute_loss(net, photometric, x, y, cfg)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}")

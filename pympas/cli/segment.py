@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from pympas.cli._common import default, fail
+from pympas.config import AMP_CHOICES
 from pympas.device import DEVICE_HELP
 from pympas.export import is_onnx
 from pympas.segmentation import segment, segment_to_folder
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             n = segment_to_folder(
                 model, source, target, overlay_video=args.overlay_video, device=args.device,
                 batch_size=args.batch_size, threshold=args.threshold, progress=not args.quiet,
+                amp=args.amp,
             )  # fmt: skip
         except KeyboardInterrupt:
             if source is not None and source.live and target.exists():
@@ -109,6 +111,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     bs, t = default(segment, "batch_size"), default(segment, "threshold")
     p.add_argument("--batch-size", type=int, default=bs, help=f"frames per pass (default {bs})")
     p.add_argument("--threshold", type=float, default=t, help=f"probability cut (default {t})")
+    p.add_argument(
+        "--amp", choices=AMP_CHOICES, default=default(segment, "amp"),
+        help="PyTorch models: bf16 autocast + channels_last where native (auto, the default), "
+        "bf16 or fp32",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="redo videos whose folder exists")
     p.add_argument(
         "--max-frames", type=int, default=default(segment, "max_frames"), metavar="N",

@@ -3,7 +3,8 @@
     pympas train LABELSET_DIR... -o RUN_DIR [--arch w48|w32|w18|w18-small] [--steps N]
                  [--batch-size B] [--crop S] [--pretrained PATH [--pretrained-partial]]
                  [--resume [CKPT]]
-                 [--device DEV] [--amp|--no-amp] [--no-air] [--air-mode standardized|raw]
+                 [--device DEV] [--amp [auto|bf16|fp32]|--no-amp] [--init kaiming|normal|torch]
+                 [--no-air] [--air-mode standardized|raw]
                  [--no-sfa] [--loss dice|dice-literal|ce] [--no-siamese]
 
 Defaults come from :class:`pympas.config.TrainConfig`; torch is imported only when training
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from pympas._version import __version__
-from pympas.config import AIR_MODES, ARCHS, LOSSES, TrainConfig
+from pympas.config import AIR_MODES, AMP_CHOICES, ARCHS, INIT_SCHEMES, LOSSES, TrainConfig
 from pympas.device import DEVICE_HELP
 
 DESCRIPTION = "Train MPASNet on pseudo-labelled label sets (written by `pympas label`)."
@@ -45,8 +46,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     p.add_argument("--device", default=d.device, help=DEVICE_HELP)
     p.add_argument(
-        "--amp", action=argparse.BooleanOptionalAction, default=None,
-        help="bf16 autocast (default: on for CUDA)",
+        "--amp", nargs="?", const="bf16", choices=AMP_CHOICES, default=d.amp,
+        help="bf16 autocast + channels_last: auto (default: where the device computes bf16 "
+        "natively), bf16 (also plain --amp) or fp32",
+    )  # fmt: skip
+    p.add_argument("--no-amp", dest="amp", action="store_const", const="fp32", help="= --amp fp32")
+    p.add_argument(
+        "--init", choices=INIT_SCHEMES, default=d.init,
+        help=f"initialisation from scratch (default {d.init}: the official HRNet's)",
     )  # fmt: skip
     p.add_argument("--no-air", dest="air", action="store_false", help="ablation: no L_AIR")
     p.add_argument(
