@@ -168,8 +168,13 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
     torch.save({**HRNet("w18-small").state_dict(), "classifier.weight": torch.zeros(2)}, weights)
     out = train(
         TrainConfig(
-            out=str(tmp_path / "ce"), air=False, loss="ce", pretrained=str(weights), **common
-        )
+            out=str(tmp_path / "ce"),
+            air=False,
+            loss="ce",
+            pretrained=str(weights),
+            init="torch",
+            **common,
+        )  # PyTorch's small head init: a known BCE range
     )
     report = open(os.path.join(out, "pretrained.txt")).read()
     assert str(weights) in report and "ignored 1 classification-head keys" in report
