@@ -29,7 +29,7 @@ def _checkpoint(path: Path) -> Path:
 def _run(args: list[str], out: Path) -> subprocess.Popen:
     return subprocess.Popen([PYTHON, "-m", "pympas", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env(),
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, cwd=out.parent)  # fmt: skip
 
 
 def test_a_killed_segment_leaves_a_temporary_that_the_next_run_removes(tmp_path, capsys):

@@ -204,7 +204,11 @@ def test_two_label_processes_on_one_output_both_succeed_with_one_complete_set(tm
     write_video(video, moving_blobs(50, seed=1))
     cmd = [sys.executable, "-m", "pympas", "label", str(video), "-o", str(tmp_path / "out"), "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    # cwd away from the checkout: `python -m` imports from the working directory first
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     said = "".join(outputs)

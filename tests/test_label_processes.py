@@ -27,7 +27,7 @@ STOPPED = "interrupted ({}); finished outputs are kept, nothing half-written is 
 def _label(inputs: Path, out: Path, *extra: str) -> subprocess.Popen:
     cmd = [PYTHON, "-m", "pympas", "label", str(inputs), "-o", str(out), "-q", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env(), start_new_session=True)  # fmt: skip
+                            env=env(), start_new_session=True, cwd=out.parent)  # fmt: skip
 
 
 def _sets(out: Path) -> list[str]:

@@ -157,7 +157,7 @@ def test_ctrl_c_on_a_stream_keeps_every_mask_already_written(
         [PYTHON, "-m", "pympas", "segment", str(checkpoint), f"{server}/slow/long.avi", "-o",
          str(out), "--device", "cpu", "--overlay-video", "--batch-size", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
-        start_new_session=True,
+        start_new_session=True, cwd=tmp_path,
     )  # fmt: skip
     assert wait_for(lambda: any(out.glob(".long.tmp-*/000003.png")), 120), "no masks written"
     os.killpg(proc.pid, sig)
