@@ -297,18 +297,9 @@ def _read_capture(path: Path, skip: Skip | None = None) -> Iterator[np.ndarray |
         if not cap.isOpened():
             raise VideoError(f"{path}: not a video OpenCV can read (cannot open it)")
         declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        read = 0
-        while True:
-            if skip is not None and skip(read):
-                if not cap.grab():
-                    break
-                frame = None
-            else:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-            read += 1
-            yield frame
+        counter = [0]
+        yield from _capture_frames(cap, skip, counter)
+        read = counter[0]
         if read == 0 and declared > 0:
             raise VideoError(
                 f"{path}: corrupt video, no frame could be decoded ({declared} declared)"
@@ -321,6 +312,23 @@ def _read_capture(path: Path, skip: Skip | None = None) -> Iterator[np.ndarray |
             )
     finally:
         cap.release()
+
+
+def _capture_frames(cap: Any, skip: Skip | None, counter: list[int]) -> Iterator[np.ndarray | None]:
+    """The frames of an opened ``cv2.VideoCapture`` until it ends or fails; a frame ``i`` with
+    ``skip(i)`` is grabbed only (None, never decoded into an image). ``counter[0]`` counts the
+    frames read."""
+    while True:
+        if skip is not None and skip(counter[0]):
+            if not cap.grab():
+                return
+            frame = None
+        else:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+        counter[0] += 1
+        yield frame
 
 
 def _read_stream(video: Any, name: str, skip: Skip | None = None) -> Iterator[np.ndarray | None]:
@@ -337,18 +345,7 @@ def _read_stream(video: Any, name: str, skip: Skip | None = None) -> Iterator[np
     try:
         if not cap.isOpened():
             raise VideoError(f"{name}: cannot open the stream (OpenCV's FFmpeg backend or camera)")
-        read = 0
-        while True:
-            if skip is not None and skip(read):
-                if not cap.grab():
-                    break
-                frame = None
-            else:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-            read += 1
-            yield frame
+        yield from _capture_frames(cap, skip, [0])
     finally:
         cap.release()
 
