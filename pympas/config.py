@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pympas.background import BG_IGNORE
+
 #: HRNetV2 architectures (``pympas.model.hrnet.CONFIGS`` holds their definitions)
 ARCHS = ("w18-small", "w18", "w32", "w48")
 #: L_SEG variants: soft Dice (default), Eq. 6 as printed, binary cross entropy
@@ -37,7 +39,9 @@ class TrainConfig:
     lets ``pretrained`` weights load although some encoder keys are missing or unexpected
     (otherwise an error).
     Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
-    ablations (``siamese=False`` is MPASNet*: no augmented branch at all).
+    ablations (``siamese=False`` is MPASNet*: no augmented branch at all). ``bg_ignore``: CRM
+    pixels whose colour is within that distance of their label set's stationary background are
+    ignored by L_SEG (:mod:`pympas.background`); 0 is the paper's form (every CRM pixel is crowd).
     """
 
     labelsets: list[str] = field(default_factory=list)
@@ -57,6 +61,7 @@ class TrainConfig:
     siamese: bool = True
     loss: str = "dice"
     init: str = "kaiming"
+    bg_ignore: float = BG_IGNORE
     w_air: float = 1.0
     w_seg: float = 1.0
     lr: float = 0.02
@@ -96,6 +101,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(
             f"amp must be one of {list(AMP_CHOICES)}, True, False or None, got {cfg.amp!r}"
         )
+    if not cfg.bg_ignore >= 0:
+        raise ValueError(f"bg_ignore must be >= 0 (0: the paper's form), got {cfg.bg_ignore}")
     if cfg.air_mode not in AIR_MODES:
         raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
     for name in ("steps", "batch_size", "crop", "save_every", "log_every"):

@@ -28,6 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pympas.background import MIN_FRAMES, stationary_background
 from pympas.device import resolve_device
 from pympas.experiment import (
     GROUND_TRUTHS,
@@ -95,6 +98,7 @@ def run_demo(
     videos: dict[str, Path] = {}
     labelsets: dict[str, Any] = {}  # scene -> all labelled frames
     held_out: dict[str, Any] = {}  # scene -> labelled frames kept out of training
+    backgrounds: dict[str, np.ndarray] = {}  # scene -> stationary background of its training frames
     for scene in settings.scenes:
         log(f"[1/5] synthesizing scene {scene!r} ({settings.frames} frames, "
             f"{settings.width}x{settings.height})")  # fmt: skip
@@ -109,6 +113,8 @@ def run_demo(
         train_part, held_out[scene] = labels.split_alternate()
         train_part.save(out / "labels" / scene)
         labelsets[scene] = labels
+        if len(train_part) >= MIN_FRAMES:  # what training computes, for the report's strip
+            backgrounds[scene] = stationary_background(train_part.frames)
 
     log(f"[3/5] training MPASNet ({settings.arch}, {settings.steps} steps) on {dev}")
     config = train_config([str(out / "labels" / s) for s in settings.scenes], out / "run",
@@ -140,7 +146,10 @@ def run_demo(
     doc = {k: {m: ev.to_dict() for m, ev in by.items()} for k, by in scores.items()}
     write_text_atomic(out / "scores.json", json.dumps(doc, indent=2) + "\n")
     report = out / "report.html"
-    write_text_atomic(report, _report_html(out, settings, held_out, scores, timings, dev))
+    report_html = _report_html(
+        out, settings, held_out, scores, timings, dev, backgrounds, config.bg_ignore
+    )
+    write_text_atomic(report, report_html)
     for kind, by in scores.items():
         for name, ev in by.items():
             log(f"  {name:<22} mIoU {ev.miou:.4f}  ({GROUND_TRUTHS[kind][1]})")
@@ -171,6 +180,8 @@ def _report_html(
     scores: dict[str, dict[str, Any]],
     timings: dict[str, float],
     device: str,
+    backgrounds: dict[str, np.ndarray],
+    bg_ignore: float,
 ) -> str:
     from pympas import __version__
     from pympas.evaluation import PAPER_TABLE1_MIOU
@@ -181,6 +192,7 @@ def _report_html(
         '<p class="note">Everything below was generated, labelled, trained and measured by '
         f"<code>pympas demo</code> (pympas {__version__}) on {html_escape(platform.node())} "
         f"({device}, {os.cpu_count()} CPU cores). No ground truth was used for training.</p>",
+        _bg_note(bg_ignore),
         "<h2>Fig. 4-style results</h2>",
     ]
     for scene, labels in labelsets.items():
@@ -192,7 +204,9 @@ def _report_html(
             for kind, (_, caption) in GROUND_TRUTHS.items()
         ]
         parts.append(f"<h3>{html_escape(scene)}, frame {idx}</h3>")
-        parts.append(fig4_strip(labels, i, [("MPASNet prediction", pred)], gts, min(240, s.height)))
+        preds = [("MPASNet prediction", pred)]
+        bg = backgrounds.get(scene)
+        parts.append(fig4_strip(labels, i, preds, gts, min(240, s.height), bg, bg_ignore))
     names = list(labelsets)
     header = ["method", *names, "mIoU", "paper mIoU"]
     for kind, by in scores.items():
@@ -225,6 +239,19 @@ def _report_html(
     parts.append(html_table(["setting", "value"], [[k, str(v)] for k, v in cfg.items()]))
     parts.append(html_table(["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in timings.items()]))
     return html_page("pympas demo: unsupervised crowd segmentation", "\n".join(parts))
+
+
+def _bg_note(bg_ignore: float) -> str:
+    """The report's sentence on what L_SEG was trained on."""
+    if bg_ignore <= 0:
+        return '<p class="note">L_SEG was trained on every CM+CRM pixel (the paper\'s form).</p>'
+    return (
+        '<p class="note">L_SEG ignored the CM+CRM pixels whose colour lies within '
+        f"{bg_ignore:g} of the stationary background (the per-pixel median of the training "
+        'frames; the camera is fixed), shown grey in the "L_SEG target" panel; every other '
+        "pixel kept its CM+CRM label (<code>pympas train --bg-ignore 0</code> is the paper's "
+        "form).</p>"
+    )
 
 
 def html_escape(text: str) -> str:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MASK_COLOUR", "draw_particles", "overlay_mask"]
+__all__ = ["IGNORE_COLOUR", "MASK_COLOUR", "draw_particles", "overlay_label", "overlay_mask"]
 
 #: RGB of the mask tint in overlays
 MASK_COLOUR = (255, 64, 32)
+#: RGB of the pixels a training label leaves out of L_SEG
+IGNORE_COLOUR = (128, 128, 128)
 # Particle overlay colours (RGB), after the paper's Fig. 3.
 _KEPT = (0, 255, 0)
 _OUTLIER = (255, 0, 0)
@@ -59,4 +61,14 @@ def overlay_mask(
     out[m] = (0.55 * out[m] + 0.45 * tint).astype(np.uint8)
     contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(out, contours, -1, colour, 1)
+    return out
+
+
+def overlay_label(rgb: np.ndarray, label: np.ndarray, ignore: int = 255) -> np.ndarray:
+    """A training label over an (H, W, 3) uint8 RGB frame: crowd (1) tinted as by
+    :func:`overlay_mask`, ignored pixels (``ignore``) grey; returns (H, W, 3) uint8 RGB."""
+    label = np.asarray(label)
+    out = overlay_mask(rgb, label == 1)
+    m = label == ignore
+    out[m] = (0.4 * out[m] + 0.6 * np.asarray(IGNORE_COLOUR, np.float32)).astype(np.uint8)
     return out

@@ -124,19 +124,29 @@ def fig4_strip(
     predictions: list[tuple[str, np.ndarray]],
     gts: list[tuple[str, np.ndarray]],
     height: int,
+    background: np.ndarray | None = None,
+    bg_ignore: float = 0.0,
 ) -> str:
     """A Fig. 4-style strip of the i-th frame of a LabelSet: the frame, its motion particles,
-    the CM+CRM pseudo-label, each (caption, (H, W) bool mask) prediction, then each
-    (caption, (H, W) bool mask) ground truth."""
-    from pympas.draw import overlay_mask
+    the CM+CRM pseudo-label, with a ``background`` (H, W, 3) and ``bg_ignore`` > 0 the label
+    L_SEG sees (grey: CRM pixels that show the stationary background, ignored), each
+    (caption, (H, W) bool mask) prediction, then each (caption, (H, W) bool mask) ground truth."""
+    from pympas.background import ignore_background
+    from pympas.draw import overlay_label, overlay_mask
     from pympas.report import image_strip
 
     frame = labels.frames[i]
+    target = []
+    if background is not None and bg_ignore > 0:
+        label = ignore_background(frame, labels.masks[i], background, bg_ignore)
+        caption = "L_SEG target (grey: shows the background, ignored)"
+        target = [(caption, overlay_label(frame, label))]
     return image_strip(
         [
             ("frame", frame),
             ("motion particles (kept / outliers)", labels.overlay(i)),
             ("CM+CRM pseudo-label", overlay_mask(frame, labels.masks[i])),
+            *target,
             *((name, overlay_mask(frame, mask)) for name, mask in predictions),
             *((name, overlay_mask(frame, gt, (40, 200, 40))) for name, gt in gts),
         ],

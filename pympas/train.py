@@ -91,6 +91,7 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
     saved = dict(ckpt["config"])
     saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
     saved.setdefault("init", "torch")  # ... and before init existed, PyTorch's defaults
+    saved.setdefault("bg_ignore", 0.0)  # ... and before bg_ignore existed, every CRM pixel
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     merged = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     defaults = TrainConfig()
@@ -195,7 +196,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         raise ValueError("labelsets: at least one LABELSET_DIR is needed")
 
     dataset = LabelSetDataset(
-        cfg.labelsets, GeometryParams(cfg.crop, cfg.scale_min, cfg.scale_max, cfg.flip_p)
+        cfg.labelsets,
+        GeometryParams(cfg.crop, cfg.scale_min, cfg.scale_max, cfg.flip_p),
+        bg_ignore=cfg.bg_ignore,
     )
     photometric = Photometric(
         PhotometricParams(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, cfg.grayscale_p)

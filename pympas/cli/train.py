@@ -4,6 +4,7 @@
                  [--batch-size B] [--crop S] [--pretrained PATH [--pretrained-partial]]
                  [--resume [CKPT]]
                  [--device DEV] [--amp [auto|bf16|fp32]|--no-amp] [--init kaiming|normal|torch]
+                 [--bg-ignore TAU]
                  [--no-air] [--air-mode standardized|raw]
                  [--no-sfa] [--loss dice|dice-literal|ce] [--no-siamese]
 
@@ -54,6 +55,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument(
         "--init", choices=INIT_SCHEMES, default=d.init,
         help=f"initialisation from scratch (default {d.init}: the official HRNet's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bg-ignore", type=float, default=d.bg_ignore, metavar="TAU",
+        help=f"L_SEG ignores CRM pixels within colour distance TAU of the stationary background "
+        f"(default {d.bg_ignore:g}; 0: the paper's form, every CRM pixel is crowd)",
     )  # fmt: skip
     p.add_argument("--no-air", dest="air", action="store_false", help="ablation: no L_AIR")
     p.add_argument(

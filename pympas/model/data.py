@@ -10,7 +10,9 @@ labelled frames of a 300-frame video.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pympas.background import MIN_FRAMES, ignore_background, stationary_background
 from pympas.files import read_image, read_mask
 from pympas.labelset import META, read_meta
 from pympas.model.augment import GeometryParams, random_geometry
@@ -26,12 +29,14 @@ from pympas.model.augment import GeometryParams, random_geometry
 
 @dataclass(frozen=True)
 class Sample:
-    """One training pair: paths of the frame and its pseudo-mask, and the frame size."""
+    """One training pair: paths of the frame and its pseudo-mask, the frame size, and the
+    position of its label set among the dataset's."""
 
     image: str
     mask: str
     height: int
     width: int
+    labelset: int = 0
 
 
 def _image_size(path: str) -> tuple[int, int]:
@@ -76,39 +81,76 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), mask.astype(np.uint8)
 
 
+def labelset_background(samples: Sequence[Sample]) -> np.ndarray:
+    """The stationary background (H, W, 3) uint8 RGB of one label set: the temporal median of
+    its labelled frames (:func:`pympas.background.stationary_background`)."""
+    return stationary_background([load_pair(s)[0] for s in samples])
+
+
 class LabelSetDataset(Dataset):
     """Frames and pseudo-masks of one or more label sets.
 
     Indexing with an int ``i`` gives the i-th pair as tensors at stored size: image (3, H, W)
-    float32 in [0, 1] and mask (1, H, W) float32 in {0, 1}. Indexing with a tuple ``(i, seed)``
-    gives the pair after :func:`~pympas.model.augment.random_geometry` with the random stream
-    ``seed``, both (·, crop, crop); so a sampler that yields seeds makes augmentation
-    reproducible whatever the number of loader workers.
+    float32 in [0, 1] and mask (1, H, W) float32 in {0, 1}, or {0, 1, 255} with ``bg_ignore``.
+    Indexing with a tuple ``(i, seed)`` gives the pair after
+    :func:`~pympas.model.augment.random_geometry` with the random stream ``seed``, both
+    (·, crop, crop); so a sampler that yields seeds makes augmentation reproducible whatever
+    the number of loader workers.
+
+    ``bg_ignore`` > 0: the CRM pixels of a frame whose colour is within that distance of its
+    label set's stationary background get the label :data:`pympas.background.IGNORE` (255),
+    which L_SEG ignores (:func:`pympas.background.ignore_background`); 0 keeps every CRM pixel
+    as crowd (the paper's form). A label set of fewer than
+    :data:`pympas.background.MIN_FRAMES` frames has no usable background and keeps its masks
+    (with a warning naming it).
     """
 
     def __init__(
-        self, labelsets: Sequence[str | os.PathLike], geometry: GeometryParams | None = None
+        self,
+        labelsets: Sequence[str | os.PathLike],
+        geometry: GeometryParams | None = None,
+        bg_ignore: float = 0.0,
     ) -> None:
         if isinstance(labelsets, (str, os.PathLike)):
             labelsets = [labelsets]
         if not labelsets:
             raise ValueError("labelsets: at least one label set directory is needed")
+        if bg_ignore < 0:
+            raise ValueError(f"bg_ignore must be >= 0, got {bg_ignore}")
+        self.bg_ignore = float(bg_ignore)
         self.samples: list[Sample] = []
-        for d in labelsets:
-            self.samples += read_labelset(d)
+        #: per label set: its stationary background, or None (not asked for, too few frames)
+        self.backgrounds: list[np.ndarray | None] = []
+        for k, d in enumerate(labelsets):
+            samples = [dataclasses.replace(s, labelset=k) for s in read_labelset(d)]
+            self.samples += samples
+            background = None
+            if self.bg_ignore > 0:
+                if len(samples) >= MIN_FRAMES:
+                    background = labelset_background(samples)
+                else:
+                    warnings.warn(
+                        f"{os.fspath(d)}: {len(samples)} labelled frames are too few for a "
+                        f"stationary background (>= {MIN_FRAMES}); its CRM masks are used as "
+                        "they are",
+                        stacklevel=2,
+                    )
+            self.backgrounds.append(background)
         self.geometry = geometry or GeometryParams()
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = key[0] if isinstance(key, tuple) else key
+        image, mask = load_pair(self.samples[index])
+        background = self.backgrounds[self.samples[index].labelset]
+        if background is not None:
+            mask = ignore_background(image, mask, background, self.bg_ignore)
         if isinstance(key, tuple):
-            index, seed = key
-            image, mask = load_pair(self.samples[index])
+            seed = key[1]
             rng = np.random.default_rng(seed)
             image, mask = random_geometry(image, mask, self.geometry, rng)
-        else:
-            image, mask = load_pair(self.samples[key])
         x = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
         y = torch.from_numpy(mask)[None].float()
         return x, y

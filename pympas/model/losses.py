@@ -1,6 +1,8 @@
 """Training losses of MPASNet: L_SEG (Eq. 6), L_AIR (Eq. 7), and BCE for the `--loss ce` ablation.
 
-Total loss: L = w_air * L_AIR + w_seg * L_SEG (paper: both weights 1).
+Total loss: L = w_air * L_AIR + w_seg * L_SEG (paper: both weights 1). Pixels whose target is
+:data:`pympas.background.IGNORE` (255) take no part in L_SEG (the CRM pixels that show the
+stationary background, :mod:`pympas.background`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pympas.background import IGNORE
 from pympas.config import AIR_MODES, LOSSES
 
 
@@ -22,7 +25,8 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0, literal: bool
 
     Args:
         logits: (B, 1, H, W) raw scores; p = sigmoid(logits).
-        target: (B, 1, H, W) pseudo-mask in {0, 1}.
+        target: (B, 1, H, W) pseudo-mask in {0, 1}; pixels equal to IGNORE (255) are left out
+            of the sums.
         smooth: the Laplace smoothing term added to numerator and denominator.
         literal: Eq. 6 exactly as printed.
 
@@ -37,8 +41,9 @@ def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0, literal: bool
     the literal form is kept as an option for the ablation.
     """
     _check(logits, target)
-    p = torch.sigmoid(logits.float()).flatten(1)
-    g = target.float().flatten(1)
+    valid = (target != IGNORE).flatten(1)
+    p = torch.sigmoid(logits.float()).flatten(1) * valid
+    g = (target == 1).float().flatten(1)
     inter = (p * g).sum(1)
     dice = (2.0 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth)
     loss = (1.0 - dice).mean()
@@ -86,9 +91,13 @@ def air_loss(
 
 
 def bce_loss(logits: Tensor, target: Tensor) -> Tensor:
-    """Binary cross entropy on logits (B, 1, H, W) against masks in {0, 1}, mean over pixels."""
+    """Binary cross entropy on logits (B, 1, H, W) against masks in {0, 1}, mean over the pixels
+    whose target is not IGNORE (255)."""
     _check(logits, target)
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+    valid = (target != IGNORE).float()
+    g = (target == 1).float()
+    per_pixel = F.binary_cross_entropy_with_logits(logits.float(), g, reduction="none")
+    return (per_pixel * valid).sum() / valid.sum().clamp_min(1.0)
 
 
 def seg_loss(kind: str, logits: Tensor, target: Tensor) -> Tensor:
