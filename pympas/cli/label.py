@@ -182,7 +182,7 @@ def _label_job(index: int, *job: Any) -> tuple[str, str, str]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from pympas.files import output_folder
+    from pympas.files import check_writable, output_folder
     from pympas.labels import check_params
 
     try:
@@ -204,8 +204,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("label", f"--tracks labels one video; got {len(args.inputs)} inputs", 2)
     if args.jobs < 1:
         return fail("label", f"--jobs must be >= 1, got {args.jobs}", 2)
-    try:
-        out = output_folder(args.output)  # also removes temporaries of killed runs
+    try:  # before any work: OUT exists and can be written
+        out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("label", exc, 2)
     videos, bad = expand_inputs(args.inputs, args.shard)

@@ -95,7 +95,7 @@ def _report(result: tuple[str, str, str, str | None]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pympas.files import output_folder
+    from pympas.files import check_writable, output_folder
 
     if args.max_frames is not None and args.max_frames < 1:
         return fail("segment", f"--max-frames must be >= 1, got {args.max_frames}", 2)
@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         _model(str(checkpoint), args.device)
     except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
         return fail("segment", exc)
-    try:
-        out = output_folder(args.output)  # also removes temporaries of killed runs
+    try:  # before any work: OUT exists and can be written
+        out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("segment", exc)
     options = {
