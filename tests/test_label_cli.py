@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.scenes import moving_blobs, write_video
+from helpers.scenes import moving_blobs, videos_one_corrupt, write_video
 
 from pympas.cli import main
 
 
 @pytest.fixture
 def videos(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    write_video(src / "walk_a.avi", moving_blobs(25, seed=1))
-    write_video(src / "walk_b.avi", moving_blobs(25, seed=2))
-    write_video(src / "broken.avi", moving_blobs(25, seed=3))
-    data = (src / "broken.avi").read_bytes()
-    (src / "broken.avi").write_bytes(data[: len(data) // 2])
-    return src
+    return videos_one_corrupt(tmp_path / "in")
 
 
 def entries(folder):
