@@ -13,7 +13,8 @@ others; the exit code is 0 only if every video succeeded.
 Folders of videos and quoted glob patterns are expanded in natural sort order
 (:mod:`pympas.cli._inputs`); ``--shard I/N`` labels the I-th of N balanced parts of that list,
 so that N independent jobs (a SLURM array, a Kubernetes indexed job) label disjoint sets and a
-rerun of any of them resumes.
+rerun of any of them resumes. With ``--ray [ADDRESS]`` every video is one Ray task on a local
+Ray instance or a cluster (:mod:`pympas.cli._ray`), with the same writes, resume and summary.
 
 With ``--jobs N`` the videos are labelled by N worker processes. Ctrl-C or SIGTERM stops them
 cleanly (each removes its temporary folder); workers whose parent dies, even by SIGKILL, stop the
@@ -37,6 +38,7 @@ from typing import Any
 
 from pympas.cli._common import default, fail
 from pympas.cli._inputs import add_shard_option, expand_inputs, source_key
+from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.device import DEVICE_HELP
 from pympas.labels import HALF_WINDOW, TRACKING, label
 from pympas.trajectories import VELOCITY
@@ -179,6 +181,11 @@ def _label_job(index: int, *job: Any) -> tuple[str, str, str]:
         os._exit(exc.code if isinstance(exc.code, int) else 1)
 
 
+def _failed(job: tuple, message: str) -> tuple[str, str, str]:
+    """The result of a job that ended without one (its Ray worker died)."""
+    return job[0], "failed", message
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -204,20 +211,31 @@ def run(args: argparse.Namespace) -> int:
         return fail("label", f"--tracks labels one video; got {len(args.inputs)} inputs", 2)
     if args.jobs < 1:
         return fail("label", f"--jobs must be >= 1, got {args.jobs}", 2)
-    try:  # before any work: OUT exists and can be written
+    if args.ray is not None and args.jobs != 1:
+        return fail("label", "--jobs and --ray exclude each other (Ray runs one task per video)", 2)
+    try:
+        ray = ray_options(args)
+    except (ValueError, ImportError, ConnectionError) as exc:
+        return fail("label", exc, 2)
+    try:  # before any work: OUT exists and can be written (on every node, with --ray)
         out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("label", exc, 2)
     videos, bad = expand_inputs(args.inputs, args.shard)
     results: list[tuple[str, str, str]] = [(p, "failed", why) for p, why in bad]
-    progress = not args.quiet
+    progress = not args.quiet and ray is None  # Ray: the overall bar only
     jobs = [
         (src, str(out / name), params, args.overwrite, args.overlays, progress)
         for src, name in videos
     ]
     overall = tqdm(total=len(jobs), desc="videos", unit="video", position=0, disable=args.quiet)
     try:  # Ctrl-C and SIGTERM end in pympas.cli._common.run_command after the workers stopped
-        if args.jobs == 1 or len(jobs) <= 1:
+        if ray is not None:
+            try:
+                results += run_on_ray(_label_one, jobs, ray, overall, _failed)
+            except (ImportError, ConnectionError) as exc:
+                return fail("label", exc, 2)
+        elif args.jobs == 1 or len(jobs) <= 1:
             for job in jobs:
                 results.append(_label_one(*job))
                 overall.update()
@@ -406,6 +424,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
     add_shard_option(p)
+    add_ray_options(p, "label the videos")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
     p.add_argument(
         "--overlays",

@@ -11,8 +11,9 @@ and checked; a full disk fails the video with a message naming the file. Tempora
 killed runs are removed when ``OUT`` is next used; a rerun skips the videos whose folder exists.
 
 The inputs are expanded as ``pympas label`` expands them (folders of videos, quoted glob
-patterns, ``--shard I/N``: :mod:`pympas.cli._inputs`); each video is segmented by
-:func:`_segment_one`.
+patterns, ``--shard I/N``: :mod:`pympas.cli._inputs`); with ``--ray [ADDRESS]`` each video is
+one Ray task (:mod:`pympas.cli._ray`; ``--ray-gpus-per-task 0.25`` puts four on a GPU) running
+the same :func:`_segment_one` as the loop here.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from pympas.cli._common import default, fail
 from pympas.cli._inputs import add_shard_option, expand_inputs
+from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.config import AMP_CHOICES
 from pympas.device import DEVICE_HELP
 from pympas.export import is_onnx
@@ -94,6 +96,18 @@ def _report(result: tuple[str, str, str, str | None]) -> None:
     print(f"{shown}: {message}")
 
 
+def _failed(job: tuple, message: str) -> tuple[str, str, str, None]:
+    """The result of a job that ended without one (its Ray worker died)."""
+    return job[0], "failed", message, None
+
+
+def _on_ray(jobs: list[tuple], ray: Any, quiet: bool) -> list[tuple[str, str, str, str | None]]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(jobs), desc="videos", unit="video", disable=quiet) as overall:
+        return run_on_ray(_segment_one, jobs, ray, overall, _failed, _report)
+
+
 def run(args: argparse.Namespace) -> int:
     from pympas.files import check_writable, output_folder
 
@@ -101,16 +115,20 @@ def run(args: argparse.Namespace) -> int:
         return fail("segment", f"--max-frames must be >= 1, got {args.max_frames}", 2)
     if args.duration is not None and not args.duration > 0:
         return fail("segment", f"--duration must be > 0 seconds, got {args.duration}", 2)
+    try:
+        ray = ray_options(args)
+    except (ValueError, ImportError, ConnectionError) as exc:
+        return fail("segment", exc, 2)
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         what = "ONNX model" if is_onnx(checkpoint) else "checkpoint"
         return fail("segment", f"{what} {checkpoint} does not exist")
     try:  # read once here, before any output: a bad model is one error, not one per video
         videos, bad = expand_inputs(args.videos, args.shard)
-        _model(str(checkpoint), args.device)
+        _model(str(checkpoint), "cpu" if ray is not None else args.device)
     except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
         return fail("segment", exc)
-    try:  # before any work: OUT exists and can be written
+    try:  # before any work: OUT exists and can be written (on every node, with --ray)
         out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("segment", exc)
@@ -119,19 +137,25 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size, "threshold": args.threshold, "amp": args.amp,
         "max_frames": args.max_frames, "duration": args.duration,
     }  # fmt: skip
-    progress = not args.quiet
+    progress = not args.quiet and ray is None  # Ray: one overall bar
+    model = str(checkpoint.absolute() if ray is not None else checkpoint)  # Ray: for any node
     jobs = [
-        (video, str(out / name), str(checkpoint), options, args.overwrite, progress)
-        for video, name in videos
+        (video, str(out / name), model, options, args.overwrite, progress) for video, name in videos
     ]
     failures = [(video, why) for video, why in bad]
     for video, why in failures:
         print(f"{video}: FAILED: {why}", file=sys.stderr)
     results = []
     try:
-        for job in jobs:
-            results.append(_segment_one(*job))
-            _report(results[-1])
+        if ray is not None:
+            _MODEL.clear()  # the tasks load their own, on their device
+            results = _on_ray(jobs, ray, args.quiet)
+        else:
+            for job in jobs:
+                results.append(_segment_one(*job))
+                _report(results[-1])
+    except ConnectionError as exc:  # no Ray cluster at the address
+        return fail("segment", exc, 2)
     finally:
         _MODEL.clear()
     failures += [(shown, message) for shown, status, message, _ in results if status == "failed"]
@@ -184,5 +208,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop each video SECONDS after its first frame (for live sources)",
     )  # fmt: skip
     add_shard_option(p)
+    add_ray_options(p, "segment the videos")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
