@@ -26,6 +26,7 @@ import random
 import shlex
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,9 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
     return merged, ckpt, path
 
 
-def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device, bool]:
+def _setup_distributed(
+    device_pref: str | None, timeout: float
+) -> tuple[int, int, torch.device, bool]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -125,7 +128,9 @@ def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device,
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        # the timeout bounds the rendezvous and every collective: a peer that died or hangs
+        # makes the others fail (gloo raises; NCCL's watchdog aborts) instead of waiting forever
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
         started = True
     return rank, world, device, started
 
@@ -172,7 +177,7 @@ def train(config: TrainConfig) -> str:
     if cfg.resume is not None:
         cfg, ckpt, _ = _resolve_resume(cfg)
     check_config(cfg)
-    rank, world, device, started_dist = _setup_distributed(cfg.device)
+    rank, world, device, started_dist = _setup_distributed(cfg.device, cfg.ddp_timeout)
     try:
         return _train(cfg, ckpt, rank, world, device)
     finally:
