@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import cv2
+from bench_label import machine  # the CPU's name (benchmarks/ is on sys.path when run)
 
 #: a driver that starts a local Ray instance of N CPUs, then runs ``pympas label ... --ray``
 RAY_DRIVER = """
@@ -97,18 +97,6 @@ def label_sets(out: Path) -> dict[str, object]:
         for mask in sorted((meta.parent / "masks").glob("*.png")):
             found[str(mask.relative_to(out))] = mask.read_bytes()
     return found
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical CPUs"
 
 
 def main() -> None:
