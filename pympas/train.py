@@ -3,8 +3,11 @@ L = L_AIR + L_SEG (:func:`compute_loss`), the SGD loop with exact resume, and DD
 
 Command line: ``pympas train`` (alias ``pympas-train``, :mod:`pympas.cli.train`). Multi-GPU:
 ``torchrun --nproc_per_node=G -m pympas.train ...`` (PyTorch DDP; ``--batch-size`` is per
-process). The run folder holds ``config.json``, ``command.txt``, ``log.jsonl`` (one JSON
-object per logged step) and checkpoints ``checkpoint_NNNNNN.pt`` plus ``checkpoint_last.pt``.
+process; several machines: ``--nnodes`` and a c10d rendezvous, see the README). Rank 0 alone
+writes the run folder; ``--ddp-timeout`` bounds every wait for the other processes, so that one
+that dies or hangs fails the run instead of hanging it. The run folder holds ``config.json``,
+``command.txt``, ``log.jsonl`` (one JSON object per logged step) and checkpoints
+``checkpoint_NNNNNN.pt`` plus ``checkpoint_last.pt``.
 
 Python API: :func:`train` (:class:`pympas.config.TrainConfig` -> run dir). Checkpoints are
 read and written by :mod:`pympas.model.checkpoint` (``load_model`` is re-exported here).

@@ -113,12 +113,9 @@ def connect(address: str) -> bool:
     ray = _import_ray()
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "logging_level": logging.WARNING,
-        "log_to_driver": True,
-    }
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address == "local":
+        kwargs["include_dashboard"] = False
         path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
         kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
     main = threading.current_thread() is threading.main_thread()
