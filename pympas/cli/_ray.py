@@ -171,7 +171,8 @@ def run_on_ray(
     progress bar) is advanced and ``on_result`` called as each task ends. A task whose worker
     died even after Ray's :data:`MAX_RETRIES` retries, or that raised, gets
     ``failed(job, message)`` as its result. Ctrl-C or SIGTERM cancels the tasks (each unwinds,
-    removing its temporary folder) and is raised again.
+    removing its temporary folder; a set that completes meanwhile is kept; a task still running
+    after 10 s is killed, its temporary left for the next run to remove) and is raised again.
     """
     ray = _import_ray()
     started = connect(options.address)
@@ -186,7 +187,8 @@ def run_on_ray(
         pending = list(refs)
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                # short waits: Python runs its signal handlers (Ctrl-C, SIGTERM) in between
+                done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
                 for ref in done:
                     i = index[ref]
                     try:
@@ -202,7 +204,9 @@ def run_on_ray(
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref)  # a KeyboardInterrupt inside the task: writers clean up
-            ray.wait(pending, num_returns=len(pending), timeout=10)
+            _, late = ray.wait(pending, num_returns=len(pending), timeout=10)
+            for ref in late:  # killed: its temporary folder is removed by the next run
+                ray.cancel(ref, force=True)
             raise
         return [results[i] for i in range(len(jobs))]
     finally:
