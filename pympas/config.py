@@ -37,7 +37,8 @@ class TrainConfig:
     initialisation of a run from scratch (:mod:`pympas.model.init`; pretrained weights then
     replace the encoder's). ``batch_size`` is per process. ``pretrained_partial``
     lets ``pretrained`` weights load although some encoder keys are missing or unexpected
-    (otherwise an error).
+    (otherwise an error). ``ddp_timeout``: seconds a DDP process waits for the others, at the
+    start and in every collective, before the run fails (a dead or stuck peer must not hang it).
     Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
     ablations (``siamese=False`` is MPASNet*: no augmented branch at all). ``bg_ignore``: CRM
     pixels whose colour is within that distance of their label set's stationary background are
@@ -81,10 +82,13 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 2
     progress: bool = True
+    ddp_timeout: float = 600.0
 
 
 #: fields a resumed run may change; all others must match the checkpoint
-RESUME_OVERRIDES = ("steps", "device", "save_every", "log_every", "num_workers", "out", "progress")
+RESUME_OVERRIDES = (
+    "steps", "device", "save_every", "log_every", "num_workers", "out", "progress", "ddp_timeout",
+)  # fmt: skip
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -110,6 +114,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {cfg.num_workers}")
+    if not cfg.ddp_timeout > 0:
+        raise ValueError(f"ddp_timeout must be > 0 seconds, got {cfg.ddp_timeout}")
     if cfg.pretrained_partial and not cfg.pretrained:
         raise ValueError("pretrained_partial: only applies with pretrained (--pretrained PATH)")
     if not 0 < cfg.scale_min <= cfg.scale_max:

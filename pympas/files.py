@@ -16,7 +16,8 @@ checkpoints):
 - :func:`read_image`: an image decoded completely or an :class:`ImageError` naming the file
   (a truncated JPEG, which libjpeg would pad with grey and only warn about, is an error).
 - :func:`output_folder`: an output folder created (umask respected) and cleaned of the
-  temporaries that killed writers left in it.
+  temporaries that killed writers left in it; :func:`check_writable`: a probe file written
+  and removed there before any work starts.
 - :func:`output_names`: one distinct output folder name per input path.
 
 Every error of a failed write is an OSError whose message names the file. Temporaries are named
@@ -50,6 +51,7 @@ __all__ = [
     "LineLog",
     "VideoFileWriter",
     "append_text",
+    "check_writable",
     "output_folder",
     "output_names",
     "read_image",
@@ -488,6 +490,25 @@ def output_folder(path: str | os.PathLike) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, f"{path}: exists and is not a folder")
     remove_abandoned_in(path)
     return path
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create an empty probe file in ``folder`` and remove it: the check that outputs can be
+    written there, made before any work starts. Returns ``folder``.
+
+    Raises:
+        OSError: naming ``folder`` (read-only file system, no permission, not a folder).
+    """
+    folder = Path(folder)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(folder / "write-probe"), dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno, f"{folder}: cannot write in the output folder ({exc.strerror or exc})"
+        ) from exc
+    return folder
 
 
 class AtomicFolder:

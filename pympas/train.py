@@ -3,8 +3,11 @@ L = L_AIR + L_SEG (:func:`compute_loss`), the SGD loop with exact resume, and DD
 
 Command line: ``pympas train`` (alias ``pympas-train``, :mod:`pympas.cli.train`). Multi-GPU:
 ``torchrun --nproc_per_node=G -m pympas.train ...`` (PyTorch DDP; ``--batch-size`` is per
-process). The run folder holds ``config.json``, ``command.txt``, ``log.jsonl`` (one JSON
-object per logged step) and checkpoints ``checkpoint_NNNNNN.pt`` plus ``checkpoint_last.pt``.
+process; several machines: ``--nnodes`` and a c10d rendezvous, see the README). Rank 0 alone
+writes the run folder; ``--ddp-timeout`` bounds every wait for the other processes, so that one
+that dies or hangs fails the run instead of hanging it. The run folder holds ``config.json``,
+``command.txt``, ``log.jsonl`` (one JSON object per logged step) and checkpoints
+``checkpoint_NNNNNN.pt`` plus ``checkpoint_last.pt``.
 
 Python API: :func:`train` (:class:`pympas.config.TrainConfig` -> run dir). Checkpoints are
 read and written by :mod:`pympas.model.checkpoint` (``load_model`` is re-exported here).
@@ -26,6 +29,7 @@ import random
 import shlex
 import sys
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -114,7 +118,9 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
     return merged, ckpt, path
 
 
-def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device, bool]:
+def _setup_distributed(
+    device_pref: str | None, timeout: float
+) -> tuple[int, int, torch.device, bool]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -126,7 +132,9 @@ def _setup_distributed(device_pref: str | None) -> tuple[int, int, torch.device,
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        # the timeout bounds the rendezvous and every collective: a peer that died or hangs
+        # makes the others fail (gloo raises; NCCL's watchdog aborts) instead of waiting forever
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
         started = True
     return rank, world, device, started
 
@@ -173,7 +181,7 @@ def train(config: TrainConfig) -> str:
     if cfg.resume is not None:
         cfg, ckpt, _ = _resolve_resume(cfg)
     check_config(cfg)
-    rank, world, device, started_dist = _setup_distributed(cfg.device)
+    rank, world, device, started_dist = _setup_distributed(cfg.device, cfg.ddp_timeout)
     try:
         return _train(cfg, ckpt, rank, world, device)
     finally:

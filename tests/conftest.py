@@ -34,6 +34,28 @@ def labelset(tmp_path_factory) -> str:
 
 
 @pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder nobody can write in: a read-only tmpfs where the tests run as root (who may
+    write anywhere else), a folder without write permission otherwise."""
+    import os
+
+    where = tmp_path / "read-only"
+    if os.geteuid() != 0:
+        where.mkdir()
+        where.chmod(0o555)
+        yield where
+        where.chmod(0o755)
+        return
+    disk = mount_small_disk(where, read_only=True)
+    if isinstance(disk, str):
+        pytest.skip(disk)
+    try:
+        yield disk.path
+    finally:
+        unmount(disk)
+
+
+@pytest.fixture
 def small_disk(tmp_path):
     """A freshly mounted 2 MiB tmpfs (``.path``, ``.fill(leave=bytes)``)."""
     disk = mount_small_disk(tmp_path / "disk")

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers.checkpoints import tiny_checkpoint
 from helpers.labelsets import write_labelset
 from helpers.scenes import moving_blobs, write_video
 
@@ -19,17 +20,6 @@ def _entries(folder):
     return sorted(p.name for p in folder.iterdir() if p.name != ".ballast")
 
 
-def _checkpoint(path):
-    torch = pytest.importorskip("torch")
-    from pympas._version import __version__
-    from pympas.model import MPASNet
-
-    state = {"model": MPASNet("w18-small").state_dict(), "optimizer": {}, "step": 0,
-             "config": {"arch": "w18-small"}, "pympas_version": __version__}  # fmt: skip
-    torch.save(state, path)
-    return path
-
-
 def _noise_video(path, frames=8, h=96, w=128):
     rng = np.random.default_rng(0)
     write_video(path, rng.integers(0, 255, (frames, h, w, 3), dtype=np.uint8))
@@ -39,7 +29,7 @@ def _noise_video(path, frames=8, h=96, w=128):
 def test_segment_on_a_full_disk_fails_naming_the_mask_file_and_writes_no_folder(
     tmp_path, small_disk, capsys
 ):
-    ckpt = _checkpoint(tmp_path / "tiny.pt")
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     video = _noise_video(tmp_path / "clip.avi")
     out = small_disk.path / "out"
     out.mkdir()
@@ -57,7 +47,7 @@ def test_segment_overlay_video_cut_short_by_a_full_disk_fails_naming_it(
 ):
     """The masks fit, the overlay video does not: OpenCV's writer says nothing, the frame count
     read back does."""
-    ckpt = _checkpoint(tmp_path / "tiny.pt")
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     video = _noise_video(tmp_path / "clip.avi")
     out = small_disk.path / "out"
     out.mkdir()

@@ -10,20 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers.checkpoints import tiny_checkpoint
 from helpers.processes import PYTHON, env, long_videos, temporaries, wait_for
 
 STOPPED = "interrupted ({}); finished outputs are kept, nothing half-written is left"
-
-
-def _checkpoint(path: Path) -> Path:
-    torch = pytest.importorskip("torch")
-    from pympas._version import __version__
-    from pympas.model import MPASNet
-
-    state = {"model": MPASNet("w18-small").state_dict(), "optimizer": {}, "step": 0,
-             "config": {"arch": "w18-small"}, "pympas_version": __version__}  # fmt: skip
-    torch.save(state, path)
-    return path
 
 
 def _run(args: list[str], out: Path) -> subprocess.Popen:
@@ -35,7 +25,7 @@ def _run(args: list[str], out: Path) -> subprocess.Popen:
 def test_a_killed_segment_leaves_a_temporary_that_the_next_run_removes(tmp_path, capsys):
     from pympas.cli import main
 
-    ckpt = _checkpoint(tmp_path / "tiny.pt")
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     videos = long_videos(tmp_path / "in", count=2, frames=200)
     out = tmp_path / "out"
     args = ["segment", str(ckpt), str(videos / "walk0.avi"), "-o", str(out), "--device", "cpu",
@@ -55,7 +45,7 @@ def test_a_killed_segment_leaves_a_temporary_that_the_next_run_removes(tmp_path,
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_stop_segment_cleanly(tmp_path, sig, code):
-    ckpt = _checkpoint(tmp_path / "tiny.pt")
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     videos = long_videos(tmp_path / "in", count=1, frames=200)
     out = tmp_path / "out"
     proc = _run(["segment", str(ckpt), str(videos / "walk0.avi"), "-o", str(out), "--device",

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.scenes import moving_blobs, write_video
+from helpers.scenes import moving_blobs, videos_one_corrupt, write_video
 
 from pympas.cli import main
 
 
 @pytest.fixture
 def videos(tmp_path):
-    src = tmp_path / "in"
-    src.mkdir()
-    write_video(src / "walk_a.avi", moving_blobs(25, seed=1))
-    write_video(src / "walk_b.avi", moving_blobs(25, seed=2))
-    write_video(src / "broken.avi", moving_blobs(25, seed=3))
-    data = (src / "broken.avi").read_bytes()
-    (src / "broken.avi").write_bytes(data[: len(data) // 2])
-    return src
+    return videos_one_corrupt(tmp_path / "in")
 
 
 def entries(folder):
@@ -215,3 +208,14 @@ def test_two_label_processes_on_one_output_both_succeed_with_one_complete_set(tm
     assert said.count("1 labelled") >= 1 and said.count("1 skipped") <= 1
     assert entries(tmp_path / "out") == ["v"]
     assert json.loads((tmp_path / "out/v/labels.json").read_text())["source"] == str(video)
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_video(
+    unwritable_folder, videos, capsys
+):
+    code = main(["label", str(videos), "-o", str(unwritable_folder), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("pympas label: error: ") and len(err.splitlines()) == 1
+    assert f"{unwritable_folder}: cannot write in the output folder" in err
+    assert "(Read-only file system)" in err or "(Permission denied)" in err

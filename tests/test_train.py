@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,6 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
 from helpers.labelsets import write_labelset  # noqa: E402
+from helpers.processes import wait_for  # noqa: E402
 
 from pympas.cli.train import main  # noqa: E402
 from pympas.config import TrainConfig  # noqa: E402
@@ -183,20 +186,32 @@ def test_ablation_switches_drop_the_augmented_branch_terms(labelset, tmp_path):
     assert 0.3 < rec["l_seg"] < 2.0  # BCE of an untrained head, not a Dice value in [0, 1)
 
 
-def test_ddp_on_two_gloo_processes_trains_with_distinct_random_streams_per_rank(labelset, tmp_path):
-    out = tmp_path / "ddp"
+def _ddp_env() -> dict[str, str]:
+    """The environment of a DDP process: one thread, the pympas imported here."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     import pympas
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(pympas.__file__)))  # as imported here
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "pympas.train", labelset, "-o", str(out), "--arch", "w18-small", "--steps", "2",
-        "--batch-size", "1", "--crop", "32", "--workers", "0", "--log-every", "1",
+    return env
+
+
+def _tiny_ddp(labelset: str, out, steps: int) -> list[str]:
+    """``python -m pympas.train`` options of a tiny CPU run."""
+    return [
+        "-m", "pympas.train", labelset, "-o", str(out), "--arch", "w18-small", "--steps",
+        str(steps), "--batch-size", "1", "--crop", "32", "--workers", "0", "--log-every", "1",
         "--device", "cpu", "--no-progress",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_ddp_on_two_gloo_processes_trains_with_distinct_random_streams_per_rank(labelset, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        *_tiny_ddp(labelset, out, 2),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=_ddp_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = _log(out)
     assert [r["step"] for r in log] == [1, 2]
@@ -345,3 +360,53 @@ def test_pretrained_weights_of_another_depth_are_an_error_unless_partial_is_aske
     assert main([*args, "-o", str(tmp_path / "partial"), "--pretrained-partial"]) == 0
     report = (tmp_path / "partial" / "pretrained.txt").read_text()
     assert "unexpected" in report and str(deeper) in report
+
+
+@pytest.mark.parametrize("fate", [signal.SIGKILL, signal.SIGSTOP], ids=["dies", "hangs"])
+def test_a_ddp_process_that_dies_or_hangs_makes_the_other_fail_within_the_timeout(
+    labelset, tmp_path, fate
+):
+    """Two gloo processes started as torchrun starts them (RANK, WORLD_SIZE, MASTER_ADDR,
+    MASTER_PORT), without torchrun, which would end the survivor itself: rank 1 is killed, or
+    stopped (a hung process holds its connections open), once training runs; rank 0 must end
+    with an error within --ddp-timeout plus a margin, not hang."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out, timeout = tmp_path / "ddp", 5
+    cmd = [sys.executable, *_tiny_ddp(labelset, out, 100000), "--ddp-timeout", str(timeout)]
+    procs = []
+    try:
+        for rank in (0, 1):
+            env = dict(_ddp_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+            pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+            procs.append(subprocess.Popen(cmd, env=env, cwd=tmp_path, **pipes))
+        log = out / "log.jsonl"
+        assert wait_for(lambda: log.exists() and log.read_text().count("\n") >= 2, 180), [
+            p.poll() for p in procs
+        ]
+        os.kill(procs[1].pid, fate)
+        start = time.monotonic()
+        _, err = procs[0].communicate(timeout=timeout + 60)
+        took = time.monotonic() - start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert procs[0].returncode != 0, err[-2000:]
+    assert took < timeout + 60  # without the timeout gloo would wait 30 minutes for a hung peer
+    if fate == signal.SIGSTOP:
+        assert "Timed out" in err, err[-2000:]
+    assert not (out / "checkpoint_last.pt").exists()
+
+
+def test_a_ddp_timeout_that_is_not_positive_is_refused_by_name(labelset, tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"ddp_timeout must be > 0 seconds, got 0"):
+        train(TrainConfig(labelsets=[labelset], out=str(tmp_path / "r"), ddp_timeout=0, **TINY))
+    assert main([labelset, "-o", str(tmp_path / "r"), "--ddp-timeout", "-1"]) == 2
+    assert "ddp_timeout must be > 0 seconds, got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -34,7 +34,13 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+#: the stop signals received while a command runs (native code that turns the exception of a
+#: signal handler into a plain KeyboardInterrupt, such as Ray's waits, loses its signal number)
+_RECEIVED: list[int] = []
+
+
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    _RECEIVED.append(signum)
     raise Interrupted(signum)
 
 
@@ -64,11 +70,12 @@ def stop_signals_interrupt() -> Iterator[None]:
 def run_command(command: str, func: Callable[[Any], Any], args: Any) -> int:
     """Run ``func(args)`` as ``pympas COMMAND``: its exit code, 128 + signal if it was stopped
     by Ctrl-C or SIGTERM, 1 with the message if an output could not be written."""
+    _RECEIVED.clear()
     with stop_signals_interrupt():
         try:
             return int(func(args) or 0)
         except KeyboardInterrupt as exc:
-            signum = getattr(exc, "signum", signal.SIGINT)
+            signum = getattr(exc, "signum", _RECEIVED[-1] if _RECEIVED else signal.SIGINT)
             print(
                 f"pympas {command}: interrupted ({signal.Signals(signum).name}); finished "
                 "outputs are kept, nothing half-written is left",

@@ -10,6 +10,12 @@ recorded in its labels.json); a set of another video or other parameters is an e
 the difference, never a skip (``--overwrite`` replaces it). One bad video does not stop the
 others; the exit code is 0 only if every video succeeded.
 
+Folders of videos and quoted glob patterns are expanded in natural sort order
+(:mod:`pympas.cli._inputs`); ``--shard I/N`` labels the I-th of N balanced parts of that list,
+so that N independent jobs (a SLURM array, a Kubernetes indexed job) label disjoint sets and a
+rerun of any of them resumes. With ``--ray [ADDRESS]`` every video is one Ray task on a local
+Ray instance or a cluster (:mod:`pympas.cli._ray`), with the same writes, resume and summary.
+
 With ``--jobs N`` the videos are labelled by N worker processes. Ctrl-C or SIGTERM stops them
 cleanly (each removes its temporary folder); workers whose parent dies, even by SIGKILL, stop the
 same way; a worker that dies (killed, e.g. by the out-of-memory killer) costs only the videos it
@@ -31,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from pympas.cli._common import default, fail
+from pympas.cli._inputs import add_shard_option, expand_inputs, source_key
+from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.device import DEVICE_HELP
 from pympas.labels import HALF_WINDOW, TRACKING, label
 from pympas.trajectories import VELOCITY
@@ -42,54 +50,6 @@ _STOP: Any = None  # multiprocessing.Event set by the parent to stop the workers
 _STARTED: Any = None  # multiprocessing.Array: job i has started in a worker iff _STARTED[i]
 #: parameters that do not change the labels (the masks are equal on every device)
 _NOT_COMPARED = ("device",)
-
-
-def expand_inputs(paths: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Videos to label as (source, output name), and inputs that are no video as (path, reason).
-
-    Output names come from :func:`pympas.files.output_names` (distinct per input)."""
-    from pympas.files import output_names
-    from pympas.video import VIDEO_EXTENSIONS, image_files, is_stream, natural_key
-
-    videos: list[str] = []
-    bad: list[tuple[str, str]] = []
-    for arg in paths:
-        p = Path(arg)
-        if is_stream(arg):
-            videos.append(arg)
-        elif not p.exists():
-            bad.append((arg, "no such file or folder"))
-        elif p.is_dir() and image_files(p):
-            videos.append(arg)
-        elif p.is_dir():
-            inside = [
-                q for q in p.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_EXTENSIONS
-            ]
-            if not inside:
-                bad.append((arg, "folder has no images and no videos"))
-            videos += [str(q) for q in sorted(inside, key=lambda q: natural_key(q.name))]
-        else:
-            videos.append(arg)
-    seen: set[Path] = set()
-    unique = []
-    for src in videos:  # the same video given twice is labelled once
-        key = _source_key(src)
-        if key not in seen:
-            seen.add(key)
-            unique.append(src)
-    return list(zip(unique, output_names(unique), strict=True)), bad
-
-
-def _source_key(src: str) -> Any:
-    """What identifies an input: its resolved path, or a live source's name (URL without its
-    password, "camera N"), which is also what labels.json records as its source."""
-    import re
-
-    from pympas.video import is_stream, stream_name
-
-    if re.fullmatch(r"camera \d+", src):  # as recorded
-        return src
-    return stream_name(src) if is_stream(src) else Path(src).resolve()
 
 
 def _init_worker(lock: Any, slots: Any, stop: Any, started: Any, parent: int) -> None:
@@ -145,7 +105,7 @@ def _differs(folder: Path, src: str, params: dict[str, Any]) -> str | None:
     except LabelSetError as exc:
         return f"exists and is not a complete label set ({exc})"
     recorded = meta["source"]
-    if _source_key(recorded) != _source_key(src):
+    if source_key(recorded) != source_key(src):
         return f"holds the labels of another video ({recorded})"
     now = json.loads(json.dumps(params))  # as labels.json records them
     then = recorded_params(meta["params"])
@@ -183,7 +143,7 @@ def _label_one(
                 for item in label_stream(src, params, bar if progress else False, stats, stop):
                     writer.add(item)
                 meta = {
-                    "source": str(_source_key(src)),
+                    "source": str(source_key(src)),
                     "height": stats["height"],
                     "width": stats["width"],
                     "params": params,
@@ -221,10 +181,15 @@ def _label_job(index: int, *job: Any) -> tuple[str, str, str]:
         os._exit(exc.code if isinstance(exc.code, int) else 1)
 
 
+def _failed(job: tuple, message: str) -> tuple[str, str, str]:
+    """The result of a job that ended without one (its Ray worker died)."""
+    return job[0], "failed", message
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from pympas.files import output_folder
+    from pympas.files import check_writable, output_folder
     from pympas.labels import check_params
 
     try:
@@ -246,19 +211,31 @@ def run(args: argparse.Namespace) -> int:
         return fail("label", f"--tracks labels one video; got {len(args.inputs)} inputs", 2)
     if args.jobs < 1:
         return fail("label", f"--jobs must be >= 1, got {args.jobs}", 2)
+    if args.ray is not None and args.jobs != 1:
+        return fail("label", "--jobs and --ray exclude each other (Ray runs one task per video)", 2)
     try:
-        out = output_folder(args.output)  # also removes temporaries of killed runs
+        ray = ray_options(args)
+    except (ValueError, ImportError, ConnectionError) as exc:
+        return fail("label", exc, 2)
+    try:  # before any work: OUT exists and can be written (on every node, with --ray)
+        out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("label", exc, 2)
-    videos, bad = expand_inputs(args.inputs)
+    videos, bad = expand_inputs(args.inputs, args.shard)
     results: list[tuple[str, str, str]] = [(p, "failed", why) for p, why in bad]
+    progress = not args.quiet and ray is None  # Ray: the overall bar only
     jobs = [
-        (src, str(out / name), params, args.overwrite, args.overlays, not args.quiet)
+        (src, str(out / name), params, args.overwrite, args.overlays, progress)
         for src, name in videos
     ]
     overall = tqdm(total=len(jobs), desc="videos", unit="video", position=0, disable=args.quiet)
     try:  # Ctrl-C and SIGTERM end in pympas.cli._common.run_command after the workers stopped
-        if args.jobs == 1 or len(jobs) <= 1:
+        if ray is not None:
+            try:
+                results += run_on_ray(_label_one, jobs, ray, overall, _failed)
+            except (ImportError, ConnectionError) as exc:
+                return fail("label", exc, 2)
+        elif args.jobs == 1 or len(jobs) <= 1:
             for job in jobs:
                 results.append(_label_one(*job))
                 overall.update()
@@ -392,8 +369,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="+",
         metavar="VIDEO_OR_DIR",
-        help="video files, folders of images, folders of videos, stream URLs (rtsp://, "
-        "http://, ...) or camera indices (these need --max-frames or --duration)",
+        help="video files, folders of images, folders of videos, quoted glob patterns "
+        "('cams/**/*.mp4'), stream URLs (rtsp://, http://, ...) or camera indices (these need "
+        "--max-frames or --duration)",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     options = {
@@ -445,6 +423,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read each video for at most SECONDS after its first frame",
     )  # fmt: skip
     p.add_argument("--jobs", type=int, default=1, help="videos labelled in parallel (default 1)")
+    add_shard_option(p)
+    add_ray_options(p, "label the videos")
     p.add_argument("--overwrite", action="store_true", help="redo label sets that exist")
     p.add_argument(
         "--overlays",

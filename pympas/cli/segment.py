@@ -8,78 +8,160 @@ SIGTERM; in every case ``OUT/<name>`` is committed with the masks of every frame
 
 Each ``OUT/<name>`` folder appears only when every mask in it (and the overlay video) was written
 and checked; a full disk fails the video with a message naming the file. Temporary folders of
-killed runs are removed when ``OUT`` is next used.
+killed runs are removed when ``OUT`` is next used; a rerun skips the videos whose folder exists.
+
+The inputs are expanded as ``pympas label`` expands them (folders of videos, quoted glob
+patterns, ``--shard I/N``: :mod:`pympas.cli._inputs`); with ``--ray [ADDRESS]`` each video is
+one Ray task (:mod:`pympas.cli._ray`; ``--ray-gpus-per-task 0.25`` puts four on a GPU) running
+the same :func:`_segment_one` as the loop here.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pympas.cli._common import default, fail
+from pympas.cli._inputs import add_shard_option, expand_inputs
+from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.config import AMP_CHOICES
 from pympas.device import DEVICE_HELP
 from pympas.export import is_onnx
 from pympas.segmentation import segment, segment_to_folder
 
+#: the model loaded in this process, kept for its next video (a worker process segments many):
+#: (checkpoint, its size and time, device) -> model
+_MODEL: dict[tuple, Any] = {}
+
+
+def _model(checkpoint: str, device: str) -> Any:
+    """The model of ``checkpoint`` on ``device``, loaded once per process (again if the file
+    changed)."""
+    from pympas.segmentation import load_for_inference
+
+    try:
+        st = os.stat(checkpoint)
+        key: tuple = (str(checkpoint), st.st_size, st.st_mtime_ns, str(device))
+    except OSError:
+        key = (str(checkpoint), str(device))  # load_for_inference names the missing file
+    if key not in _MODEL:
+        _MODEL.clear()
+        _MODEL[key] = load_for_inference(checkpoint, device)
+    return _MODEL[key]
+
+
+def _segment_one(
+    video: str, target: str, checkpoint: str, options: dict[str, Any], overwrite: bool,
+    progress: bool,
+) -> tuple[str, str, str, str | None]:  # fmt: skip
+    """Segment one video into the folder ``target``: (video as shown, status ok/skipped/failed,
+    message, how a live source ended or None). ``options``: the keywords of
+    :func:`pympas.segmentation.segment_to_folder` and of :func:`pympas.video.open_video`."""
+    from pympas.video import open_video
+
+    folder = Path(target)
+    if folder.exists() and not overwrite:
+        return video, "skipped", f"{folder} exists, skipped (use --overwrite to redo it)", None
+    start, source = time.perf_counter(), None
+    opts = dict(options)
+    bounds = {key: opts.pop(key) for key in ("max_frames", "duration")}
+    try:
+        model = _model(checkpoint, opts["device"])
+        source = open_video(video, **bounds)
+        n = segment_to_folder(model, source, folder, progress=progress, **opts)
+    except KeyboardInterrupt:
+        if source is not None and source.live and folder.exists():
+            print(f"{source.name}: interrupted; the masks of every frame received are in "
+                  f"{folder}")  # fmt: skip
+        raise
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        return source.name if source is not None else video, "failed", str(exc), None
+    rate = n / max(time.perf_counter() - start, 1e-9)
+    shown = source.name if source.live else video  # a URL without its password
+    return shown, "ok", f"{n} masks -> {folder} ({rate:.1f} frames/s)", source.ended
+
+
+def _report(result: tuple[str, str, str, str | None]) -> None:
+    """Say how one video went, as it ends."""
+    shown, status, message, ended = result
+    if status == "failed":
+        print(f"{shown}: FAILED: {message}", file=sys.stderr)
+        return
+    if ended:
+        print(ended, file=sys.stderr)
+    print(f"{shown}: {message}")
+
+
+def _failed(job: tuple, message: str) -> tuple[str, str, str, None]:
+    """The result of a job that ended without one (its Ray worker died)."""
+    return job[0], "failed", message, None
+
+
+def _on_ray(jobs: list[tuple], ray: Any, quiet: bool) -> list[tuple[str, str, str, str | None]]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(jobs), desc="videos", unit="video", disable=quiet) as overall:
+        return run_on_ray(_segment_one, jobs, ray, overall, _failed, _report)
+
 
 def run(args: argparse.Namespace) -> int:
-    from pympas.files import output_folder, output_names
-    from pympas.segmentation import load_for_inference
-    from pympas.video import open_video
+    from pympas.files import check_writable, output_folder
 
     if args.max_frames is not None and args.max_frames < 1:
         return fail("segment", f"--max-frames must be >= 1, got {args.max_frames}", 2)
     if args.duration is not None and not args.duration > 0:
         return fail("segment", f"--duration must be > 0 seconds, got {args.duration}", 2)
+    try:
+        ray = ray_options(args)
+    except (ValueError, ImportError, ConnectionError) as exc:
+        return fail("segment", exc, 2)
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         what = "ONNX model" if is_onnx(checkpoint) else "checkpoint"
         return fail("segment", f"{what} {checkpoint} does not exist")
-    try:
-        names = output_names(args.videos)
-        model = load_for_inference(checkpoint, args.device)
+    try:  # read once here, before any output: a bad model is one error, not one per video
+        videos, bad = expand_inputs(args.videos, args.shard)
+        _model(str(checkpoint), "cpu" if ray is not None else args.device)
     except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
         return fail("segment", exc)
-    try:
-        out = output_folder(args.output)  # also removes temporaries of killed runs
+    try:  # before any work: OUT exists and can be written (on every node, with --ray)
+        out = check_writable(output_folder(args.output))  # also removes killed runs' temporaries
     except OSError as exc:
         return fail("segment", exc)
-    failures = []
-    for video, name in zip(args.videos, names, strict=True):
-        target = out / name
-        if target.exists() and not args.overwrite:
-            print(f"{video}: {target} exists, skipped (use --overwrite to redo it)")
-            continue
-        start, source = time.perf_counter(), None
-        try:
-            source = open_video(video, max_frames=args.max_frames, duration=args.duration)
-            n = segment_to_folder(
-                model, source, target, overlay_video=args.overlay_video, device=args.device,
-                batch_size=args.batch_size, threshold=args.threshold, progress=not args.quiet,
-                amp=args.amp,
-            )  # fmt: skip
-        except KeyboardInterrupt:
-            if source is not None and source.live and target.exists():
-                print(f"{source.name}: interrupted; the masks of every frame received are in "
-                      f"{target}")  # fmt: skip
-            raise
-        except (ValueError, TypeError, OSError, RuntimeError) as exc:
-            shown = source.name if source is not None else video
-            failures.append((shown, str(exc)))
-            print(f"{shown}: FAILED: {exc}", file=sys.stderr)
-            continue
-        if source.ended:
-            print(source.ended, file=sys.stderr)
-        rate = n / max(time.perf_counter() - start, 1e-9)
-        shown = source.name if source.live else video  # a URL without its password
-        print(f"{shown}: {n} masks -> {target} ({rate:.1f} frames/s)")
+    options = {
+        "overlay_video": args.overlay_video, "device": args.device,
+        "batch_size": args.batch_size, "threshold": args.threshold, "amp": args.amp,
+        "max_frames": args.max_frames, "duration": args.duration,
+    }  # fmt: skip
+    progress = not args.quiet and ray is None  # Ray: one overall bar
+    model = str(checkpoint.absolute() if ray is not None else checkpoint)  # Ray: for any node
+    jobs = [
+        (video, str(out / name), model, options, args.overwrite, progress) for video, name in videos
+    ]
+    failures = [(video, why) for video, why in bad]
+    for video, why in failures:
+        print(f"{video}: FAILED: {why}", file=sys.stderr)
+    results = []
+    try:
+        if ray is not None:
+            _MODEL.clear()  # the tasks load their own, on their device
+            results = _on_ray(jobs, ray, args.quiet)
+        else:
+            for job in jobs:
+                results.append(_segment_one(*job))
+                _report(results[-1])
+    except ConnectionError as exc:  # no Ray cluster at the address
+        return fail("segment", exc, 2)
+    finally:
+        _MODEL.clear()
+    failures += [(shown, message) for shown, status, message, _ in results if status == "failed"]
     if failures:
-        print(
-            f"pympas segment: {len(failures)} of {len(args.videos)} videos failed:", file=sys.stderr
-        )
+        total = len(jobs) + len(bad)
+        print(f"pympas segment: {len(failures)} of {total} videos failed:", file=sys.stderr)
         for video, reason in failures:
             print(f"  {video}: {reason}", file=sys.stderr)
         return 1
@@ -100,8 +182,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "videos", metavar="VIDEO", nargs="+",
-        help="video files, folders of images, stream URLs (rtsp://, http://, ...) or camera "
-        "indices (0, 1, ...)",
+        help="video files, folders of images, folders of videos, quoted glob patterns, stream "
+        "URLs (rtsp://, http://, ...) or camera indices (0, 1, ...)",
     )  # fmt: skip
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument(
@@ -125,5 +207,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--duration", type=float, default=default(segment, "duration"), metavar="SECONDS",
         help="stop each video SECONDS after its first frame (for live sources)",
     )  # fmt: skip
+    add_shard_option(p)
+    add_ray_options(p, "segment the videos")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -7,6 +7,7 @@
                  [--bg-ignore TAU]
                  [--no-air] [--air-mode standardized|raw]
                  [--no-sfa] [--loss dice|dice-literal|ce] [--no-siamese]
+                 [--ddp-timeout SECONDS]
 
 Defaults come from :class:`pympas.config.TrainConfig`; torch is imported only when training
 starts, so building the parser stays light.
@@ -83,6 +84,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", dest="num_workers", type=int, default=d.num_workers)
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument(
+        "--ddp-timeout", type=float, default=d.ddp_timeout, metavar="SECONDS",
+        help="DDP (torchrun): seconds a process waits for the others, at the start and in every "
+        "collective, before the run fails instead of hanging on a dead or stuck process "
+        f"(default {d.ddp_timeout:g})",
+    )  # fmt: skip
     p.add_argument("--version", action="version", version=f"pympas {__version__}")
     return p
 

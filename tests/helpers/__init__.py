@@ -9,5 +9,6 @@ CI tests the installed wheel, not the source folder (which lacks the compiled ex
 - ``strategies``: hypothesis strategies for the kernels' property tests.
 - ``labelsets``: tiny on-disk label sets in the format of ``pympas label``.
 - ``scenes``: small synthetic videos of textured blobs for the labelling tests.
+- ``checkpoints``: a tiny untrained checkpoint for the segmenting tests.
 - ``realcrowd``: the shared real-crowd collectiveness reference (the authors' Octave output).
 """

@@ -35,13 +35,15 @@ class SmallDisk:
         }
 
 
-def mount_small_disk(where: Path, size: str = "2m") -> SmallDisk | str:
-    """Mount a tmpfs of ``size`` at ``where``; the disk, or why it could not be mounted."""
+def mount_small_disk(where: Path, size: str = "2m", read_only: bool = False) -> SmallDisk | str:
+    """Mount a tmpfs of ``size`` (read-only if asked) at ``where``; the disk, or why it could not
+    be mounted."""
     where.mkdir(parents=True, exist_ok=True)
     if os.name != "posix" or os.geteuid() != 0:
         return "mounting a tmpfs needs root"
+    options = f"size={size},mode=0777" + (",ro" if read_only else "")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(where)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
         capture_output=True,
         text=True,
     )

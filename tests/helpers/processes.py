@@ -31,16 +31,27 @@ def running(pid: int) -> bool:
     return state(pid) not in (None, "Z", "X")
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, their children, ...)."""
-    parents: dict[int, int] = {}
+def _stats() -> dict[int, list[str]]:
+    """Every process's /proc stat fields after its name (state, ppid, pgrp, session, ...)."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 text = (entry / "stat").read_text()
             except OSError:
                 continue
-            parents[int(entry.name)] = int(text[text.rindex(")") + 2 :].split()[1])
+            stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
+    return stats
+
+
+def in_session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (those a ``start_new_session`` child left behind)."""
+    return [pid for pid, fields in _stats().items() if int(fields[3]) == sid]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...)."""
+    parents = {p: int(fields[1]) for p, fields in _stats().items()}
     found, frontier = [], [pid]
     while frontier:
         parent = frontier.pop()

@@ -48,6 +48,18 @@ def moving_blobs(
     return np.clip(video[..., None] * tint, 0, 255).astype(np.uint8)
 
 
+def videos_one_corrupt(folder):
+    """``walk_a.avi``, ``walk_b.avi`` and ``broken.avi`` (its second half cut off), 25 frames
+    each, in ``folder`` (created); returns ``folder``."""
+    folder.mkdir()
+    write_video(folder / "walk_a.avi", moving_blobs(25, seed=1))
+    write_video(folder / "walk_b.avi", moving_blobs(25, seed=2))
+    write_video(folder / "broken.avi", moving_blobs(25, seed=3))
+    data = (folder / "broken.avi").read_bytes()
+    (folder / "broken.avi").write_bytes(data[: len(data) // 2])
+    return folder
+
+
 def write_video(path, video: np.ndarray, fps: int = 25) -> None:
     """Write an RGB (T, H, W, 3) video as MJPG AVI."""
     import cv2
