@@ -24,11 +24,13 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'pymp
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray instance with 2 CPUs; its workers import the pympas imported here."""
-    from pympas.cli._ray import _package_root
+    from pympas.cli._ray import _package_root, in_package_root
 
     path = os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning",
-             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})  # fmt: skip
+    env_vars = {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    with in_package_root():  # as the commands start Ray: workers import this pympas
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="warning",
+                 runtime_env={"env_vars": env_vars})  # fmt: skip
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

@@ -15,13 +15,14 @@ and the commands without ``--ray`` never import it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +98,31 @@ def _package_root() -> str:
     return str(Path(pympas.__file__).resolve().parent.parent)
 
 
+@contextlib.contextmanager
+def in_package_root() -> Iterator[None]:
+    """Run ``ray.init`` from the folder that holds the imported ``pympas``.
+
+    ``ray.init`` puts the driver's working directory in front of its workers' ``sys.path``. Run
+    from a source checkout (as CI runs the tests) that directory holds the uncompiled ``pympas``
+    source tree, which would shadow the installed package in every worker; from the package's
+    own folder the workers import the ``pympas`` this process imported.
+    """
+    before = os.getcwd()
+    os.chdir(_package_root())
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 def connect(address: str) -> bool:
     """Connect to Ray; True if this call started it (and must shut it down).
 
     An instance already started in this process (``ray.init`` by the caller) is used as it is.
-    A new local instance passes this process's ``PYTHONPATH``, with the folder this ``pympas``
-    was imported from in front, to its workers, so that they import the same ``pympas`` (and
-    its compiled extension) also from a checkout; on a cluster every node must have pympas
-    installed.
+    ``ray.init`` runs :func:`in_package_root`. A new local instance passes this process's
+    ``PYTHONPATH``, with the folder this ``pympas`` was imported from in front, to its workers,
+    so that they import the same ``pympas`` (and its compiled extension) also from a checkout;
+    on a cluster every node must have pympas installed.
 
     Raises:
         ImportError: ray is missing (the message says what to install).
@@ -121,7 +139,8 @@ def connect(address: str) -> bool:
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        ray.init(address=address, **kwargs)
+        with in_package_root():
+            ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         raise ConnectionError(f"--ray {address}: cannot connect to a Ray cluster ({exc})") from exc
     finally:
