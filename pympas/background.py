@@ -31,6 +31,7 @@ __all__ = [
     "BG_IGNORE",
     "IGNORE",
     "MIN_FRAMES",
+    "frame_picks",
     "ignore_background",
     "stationary_background",
 ]
@@ -44,6 +45,12 @@ BG_IGNORE = 20.0
 MIN_FRAMES = 5
 #: at most this many frames, evenly spaced, enter the median (memory, time)
 MAX_FRAMES = 64
+
+
+def frame_picks(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Indices of at most ``max_frames`` evenly spaced frames of ``n``, first and last included:
+    the frames :func:`stationary_background` uses (so a caller decodes only those)."""
+    return np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
 
 
 def stationary_background(frames: Sequence[np.ndarray], max_frames: int = MAX_FRAMES) -> np.ndarray:
@@ -63,7 +70,7 @@ def stationary_background(frames: Sequence[np.ndarray], max_frames: int = MAX_FR
     n = len(frames)
     if n < MIN_FRAMES:
         raise ValueError(f"frames: a background needs at least {MIN_FRAMES} frames, got {n}")
-    picks = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    picks = frame_picks(n, max_frames)
     shapes = {frames[i].shape for i in picks}
     if len(shapes) != 1 or len(next(iter(shapes))) != 3:
         raise ValueError(f"frames: need (H, W, 3) frames of one size, got shapes {sorted(shapes)}")

@@ -21,7 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pympas.background import MIN_FRAMES, ignore_background, stationary_background
+from pympas.background import (
+    MIN_FRAMES,
+    frame_picks,
+    ignore_background,
+    stationary_background,
+)
 from pympas.files import read_image, read_mask
 from pympas.labelset import META, read_meta
 from pympas.model.augment import GeometryParams, random_geometry
@@ -83,8 +88,10 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
 
 def labelset_background(samples: Sequence[Sample]) -> np.ndarray:
     """The stationary background (H, W, 3) uint8 RGB of one label set: the temporal median of
-    its labelled frames (:func:`pympas.background.stationary_background`)."""
-    return stationary_background([load_pair(s)[0] for s in samples])
+    its labelled frames (:func:`pympas.background.stationary_background`; only the frames it
+    uses are decoded)."""
+    frames = [read_image(samples[i].image, cv2.IMREAD_COLOR) for i in frame_picks(len(samples))]
+    return stationary_background([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
 
 
 class LabelSetDataset(Dataset):
