@@ -121,6 +121,20 @@ def real(name: str, value: Any) -> float:
     return value
 
 
+def frame_bounds(
+    max_frames: Any, duration: Any, min_frames: int = 1
+) -> tuple[int | None, float | None]:
+    """Check the bounds of a read: ``max_frames`` (None or an int >= ``min_frames``) and
+    ``duration`` (None or seconds > 0); returns them as (int | None, float | None)."""
+    if max_frames is not None:
+        max_frames = integer("max_frames", max_frames, min_frames)
+    if duration is not None:
+        duration = real("duration", duration)
+        if not duration > 0:
+            raise ValueError(f"duration must be > 0 seconds, got {duration}")
+    return max_frames, duration
+
+
 def coupling(z: Any, k: int) -> float:
     """Resolve the walk coupling ``z`` (None -> 1/(2K)); require 0 < z < 1/K (Eq. 4 converges)."""
     if z is None:

@@ -121,12 +121,7 @@ def check_params(
             raise ValueError(f"tracks {tracks}: no such trajectory file")
         tracks = str(Path(tracks).resolve())
         tracking = FROM_FILE
-    if max_frames is not None:
-        max_frames = _validate.integer("max_frames", max_frames, 2)
-    if duration is not None:
-        duration = _validate.real("duration", duration)
-        if not duration > 0:
-            raise ValueError(f"duration must be > 0 seconds, got {duration}")
+    max_frames, duration = _validate.frame_bounds(max_frames, duration, min_frames=2)
     return {
         "stride": stride,
         "radius": radius,

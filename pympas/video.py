@@ -214,13 +214,7 @@ class VideoSource:
         """Set the bounds (see :func:`open_video`); returns the source."""
         import pympas._validate as _validate
 
-        if max_frames is not None:
-            max_frames = _validate.integer("max_frames", max_frames, 1)
-        if duration is not None:
-            duration = _validate.real("duration", duration)
-            if not duration > 0:
-                raise ValueError(f"duration must be > 0 seconds, got {duration}")
-        self.max_frames, self.duration = max_frames, duration
+        self.max_frames, self.duration = _validate.frame_bounds(max_frames, duration)
         return self
 
     def _checked(self, reader: Iterator[Any], skip: Skip | None) -> Iterator[np.ndarray | None]:
