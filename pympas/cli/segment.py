@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = [
         (video, str(out / name), model, options, args.overwrite, progress) for video, name in videos
     ]
-    failures = [(video, why) for video, why in bad]
+    failures = list(bad)
     for video, why in failures:
         print(f"{video}: FAILED: {why}", file=sys.stderr)
     results = []
