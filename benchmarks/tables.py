@@ -6,7 +6,8 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
 - Pseudo-label every scene (``pympas.label``, one frame in ``--stride``, CRM radius 20 px scaled
   to the width). Alternate labelled frames are split: frames 0, 2, 4, ... train, frames 1, 3,
   5, ... are the annotated test frames. Every score is the per-scene IoU (intersection and union
-  summed over a scene's test frames) and the mIoU over scenes, against the exact ground truth.
+  summed over a scene's test frames) and the mIoU over scenes, against each ground truth (exact
+  silhouettes and annotator-like regions).
 - Table 1 (all scenes, as in the paper): CM+CRM (the pseudo-labels themselves on the test
   frames), MPASNet* (no siamese branch) and MPASNet, trained on the training frames of all six
   scenes.
@@ -32,7 +33,10 @@ with the same options, so an interrupted benchmark resumes.
 
     python benchmarks/tables.py -o bench-tables                      # full size (GPU: W48)
     python benchmarks/tables.py -o bench-tables --frames 60 --size 320x240 --stride 4 \\
-        --steps 50 --crop 128 --batch-size 4                          # reduced, CPU
+        --steps 50 --crop 128 --batch-size 4                          # smoke, CPU
+    python benchmarks/tables.py -o bench-tables --frames 150 --size 320x240 --stride 5 \\
+        --steps 600 --crop 192 --batch-size 4 --seeds 3 \\
+        --variants "MPASNet,MPASNet*,w/o AIR,w/o SFA"                 # the demo's budget, CPU
 """
 
 from __future__ import annotations
