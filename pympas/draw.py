@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pympas.background import IGNORE
+
 __all__ = ["IGNORE_COLOUR", "MASK_COLOUR", "draw_particles", "overlay_label", "overlay_mask"]
 
 #: RGB of the mask tint in overlays
@@ -64,7 +66,7 @@ def overlay_mask(
     return out
 
 
-def overlay_label(rgb: np.ndarray, label: np.ndarray, ignore: int = 255) -> np.ndarray:
+def overlay_label(rgb: np.ndarray, label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
     """A training label over an (H, W, 3) uint8 RGB frame: crowd (1) tinted as by
     :func:`overlay_mask`, ignored pixels (``ignore``) grey; returns (H, W, 3) uint8 RGB."""
     label = np.asarray(label)
