@@ -28,6 +28,9 @@ from pympas.files import AtomicFolder, VideoFileWriter, write_png
 #: HRNet reduces the input by 32 (stem /4, then three halvings); inputs are padded to a multiple.
 SIZE_MULTIPLE = 32
 
+#: the range of ``segment(scale=...)``: the resized frame must stay a sensible network input
+MIN_SCALE, MAX_SCALE = 0.125, 8.0
+
 #: a loaded model as the streaming code runs it: (B, H, W, 3) uint8 RGB -> (B, H, W) float32 logits
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -132,6 +135,7 @@ def segment(
     max_frames: int | None = None,
     duration: float | None = None,
     amp: bool | str | None = "auto",
+    scale: float = 1.0,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Segment the crowd in every frame of ``video``, streaming.
 
@@ -154,6 +158,11 @@ def segment(
         amp: PyTorch models: ``"auto"`` (bf16 autocast + channels_last where the device computes
             bf16 natively: CUDA, or a CPU whose oneDNN reports bf16), ``"bf16"``/True or
             ``"fp32"``/False. ONNX models run in fp32.
+        scale: each frame is resized by this factor (bilinear) before the network and the
+            logits are resized back to the frame's size, so the masks are always (H, W). The
+            network's output has a quarter of its input's resolution: a scale above 1 gives
+            finer masks where people are small in the image. :func:`working_scale` gives the
+            scale at which a label set's CRM discs have the paper's 20 px radius.
 
     Yields:
         (frame index, mask): the 0-based index and an (H, W) bool mask (or float32 probability).
@@ -167,13 +176,54 @@ def segment(
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     if not isinstance(amp, bool) and amp not in (None, *AMP_CHOICES):
         raise ValueError(f"amp must be one of {list(AMP_CHOICES)}, True or False, got {amp!r}")
+    scale = check_scale(scale)
     from pympas.video import open_video
 
     # checks the path (and the bounds) before the model is loaded
     source = open_video(video, max_frames=max_frames, duration=duration)
     return _segment_stream(
-        checkpoint_or_model, source, device, batch_size, threshold, probabilities, amp
+        checkpoint_or_model, source, device, batch_size, threshold, probabilities, amp, scale
     )
+
+
+def check_scale(scale: float) -> float:
+    """``scale`` as a float in [MIN_SCALE, MAX_SCALE], else ValueError naming it."""
+    scale = _validate.real("scale", scale)
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {scale}")
+    return scale
+
+
+def working_scale(crm_radius: float) -> float:
+    """The inference scale at which CRM discs of ``crm_radius`` pixels have the paper's radius
+    (20 px at 640x480): ``RADIUS / crm_radius``. A label set made at half the paper's resolution
+    (radius 10) is segmented at scale 2.
+
+    >>> working_scale(10.0)
+    2.0
+    """
+    from pympas.crm import RADIUS
+
+    radius = _validate.real("crm_radius", crm_radius)
+    if not radius > 0:
+        raise ValueError(f"crm_radius must be > 0, got {radius}")
+    return RADIUS / radius
+
+
+def _rescaled(runner: Runner, scale: float) -> Runner:
+    """``runner`` on frames resized by ``scale``, its logits resized back to the frames' size."""
+    if scale == 1.0:
+        return runner
+    import cv2
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        h, w = frames.shape[1:3]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2: (width, height)
+        big = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
+        logits = runner(big)
+        return np.stack([cv2.resize(lg, (w, h), interpolation=cv2.INTER_LINEAR) for lg in logits])
+
+    return run
 
 
 def _segment_stream(
@@ -184,6 +234,7 @@ def _segment_stream(
     threshold: float,
     probabilities: bool,
     amp: Any = "auto",
+    scale: float = 1.0,
 ) -> Iterator[tuple[int, np.ndarray]]:
     from scipy.special import expit
 
@@ -192,6 +243,7 @@ def _segment_stream(
         runner = _onnx_runner(model)
     else:
         runner = _torch_runner(model, device, amp)
+    runner = _rescaled(runner, scale)
     cut = np.float32(np.log(threshold / (1.0 - threshold)))  # sigmoid(l) > t <=> l > logit(t)
 
     def run(batch: list[np.ndarray], first: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -275,6 +327,7 @@ def segment_to_folder(
     duration: float | None = None,
     progress: bool = False,
     amp: bool | str | None = "auto",
+    scale: float = 1.0,
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 
@@ -288,7 +341,7 @@ def segment_to_folder(
     connection was lost, or by Ctrl-C / SIGTERM (the KeyboardInterrupt is raised again after the
     folder is committed); the overlay video then holds the same frames. A file, a folder or an
     array that is interrupted leaves nothing. ``progress`` shows a tqdm bar with the frames per
-    second (where stderr is a terminal). ``amp``: see :func:`segment`.
+    second (where stderr is a terminal). ``amp``, ``scale``: see :func:`segment`.
 
     Raises:
         OSError: naming the file that could not be written (a full disk); ``out_dir`` is left
@@ -319,7 +372,7 @@ def segment_to_folder(
 
             stream = segment(
                 checkpoint_or_model, frames(), device=device, batch_size=batch_size,
-                threshold=threshold, amp=amp,
+                threshold=threshold, amp=amp, scale=scale,
             )  # fmt: skip
             index, mask = -1, None
             try:

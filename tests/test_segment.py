@@ -195,3 +195,77 @@ def test_segment_on_cuda_with_a_cpu_only_torch_is_a_one_line_error(tmp_path, cap
     assert err.startswith("pympas segment: error: device 'cuda' was asked for, but CUDA is not")
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+class CoarseRedIsCrowd(torch.nn.Module):
+    """RedIsCrowd seen at a quarter of the input resolution, as MPASNet's head is (logits of
+    4x4 averages, upsampled): thin structures blur away unless the frame is enlarged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape))
+        coarse = torch.nn.functional.avg_pool2d(20.0 * (x[:, :1] - 0.46), 4)
+        return torch.nn.functional.interpolate(coarse, size=x.shape[-2:], mode="nearest")
+
+
+def _thin_people(t=2, h=40, w=64) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB: vertical bright-red bars 2 px wide on black, 8 px apart."""
+    v = np.zeros((t, h, w, 3), np.uint8)
+    for x0 in range(3, w - 2, 8):
+        v[:, 8:32, x0 : x0 + 2, 0] = 230
+    return v
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def test_scale_runs_the_network_on_enlarged_frames_and_returns_masks_at_frame_size():
+    video = _thin_people()
+    model = CoarseRedIsCrowd()
+    out = dict(pympas.segment(model, video, device="cpu", batch_size=2, scale=4.0))
+    assert model.seen == [(2, 3, 160, 256)]  # 40x64 x 4, already a multiple of 32
+    truth = video[0, :, :, 0] > 127
+    assert all(m.shape == truth.shape and m.dtype == bool for m in out.values())
+    coarse = dict(pympas.segment(CoarseRedIsCrowd(), video, device="cpu", scale=1.0))
+    # at scale 1 the 2 px bars vanish in the 4x4 averages; enlarged, the network resolves them
+    assert _iou(coarse[0], truth) < 0.3
+    assert _iou(out[0], truth) > 0.6
+
+
+def test_scale_one_and_scale_two_agree_on_a_pixelwise_model_away_from_edges():
+    video = np.zeros((3, 48, 64, 3), np.uint8)
+    video[:, 8:40, 16:48, 0] = 230  # one large red block
+    one = dict(pympas.segment(RedIsCrowd(), video, device="cpu"))
+    two = dict(pympas.segment(RedIsCrowd(), video, device="cpu", scale=2.0))
+    for i in range(3):
+        np.testing.assert_array_equal(one[i], two[i])
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, 0.1, 9.0, float("nan")])
+def test_a_scale_outside_its_range_is_an_error_naming_it(bad):
+    with pytest.raises(ValueError, match="scale"):
+        pympas.segment(RedIsCrowd(), _video(), device="cpu", scale=bad)
+
+
+def test_working_scale_brings_crm_discs_to_the_papers_radius():
+    from pympas.segmentation import working_scale
+
+    assert working_scale(20.0) == 1.0
+    assert working_scale(10.0) == 2.0
+    with pytest.raises(ValueError, match="crm_radius"):
+        working_scale(0.0)
+
+
+def test_cli_scale_outside_its_range_is_refused_before_any_output(tmp_path, capsys):
+    video = _write_video(tmp_path / "v.avi", _video(t=3, h=40, w=48))
+    ckpt = tmp_path / "never-read.pt"
+    ckpt.write_bytes(b"")
+    rc = main(["segment", str(ckpt), str(video), "-o", str(tmp_path / "out"), "--scale", "0"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--scale must lie in" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
