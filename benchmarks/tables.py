@@ -19,7 +19,10 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
   stationary background, see ``pympas.background``).
 - Cross-scene: CM+CRM, MPASNet* and MPASNet trained on four scenes and tested on the two
   unseen ones (``--test-scenes``, fixed a priori: ring and plaza).
-- Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run.
+- Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run. Frames are
+  segmented at ``--scale`` (default: the working scale of the CRM radius, 20 / radius, so 2 at
+  320x240 and 1 at 640x480; ``pympas.segmentation.working_scale``); where that is not 1, Table 2
+  adds MPASNet's own runs segmented at scale 1 (the label sets' resolution).
 - ``--seeds N`` trains every network N times (training seeds ``--seed`` .. ``--seed`` + N - 1,
   same suite and pseudo-labels): cells are means over the seeds, the mIoU column adds the
   standard deviation, and a difference between two rows is called within seed noise when it
@@ -66,7 +69,10 @@ from pympas.experiment import (
     train_config,
 )
 from pympas.files import write_text_atomic
+from pympas.segmentation import MAX_SCALE, MIN_SCALE
 
+#: Table 2 row of MPASNet's own runs segmented at scale 1 (no training of its own)
+SCALE1 = "MPASNet, segmented at scale 1"
 SCENES = ("corridor", "crossing", "bottleneck", "split", "ring", "plaza")
 #: variant name -> TrainConfig switches; (AIR, SFA, loss) describe the Table 2 row
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -88,6 +94,7 @@ TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "literal Eq. 6 Dice": ("yes", "yes", "Dice / (W'H')"),
     "raw-feature AIR": ("raw Eq. 7", "yes", "Dice"),
     "every CRM pixel crowd": ("yes", "yes", "Dice, stationary background not ignored (paper)"),
+    SCALE1: ("yes", "yes", "Dice; MPASNet's runs segmented at the label sets' resolution"),
 }
 CROSS_VARIANTS = ("MPASNet*", "MPASNet")
 
@@ -118,6 +125,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--variants", default=",".join(VARIANTS), help=f"subset of {', '.join(VARIANTS)}"
     )
+    p.add_argument(
+        "--scale", type=float, default=None,
+        help="inference scale (default: 20 / CRM radius, the paper's working scale)",
+    )  # fmt: skip
     p.add_argument("--no-cross", action="store_true", help="skip the cross-scene setting")
     return p.parse_args(argv)
 
@@ -357,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     arch = args.arch or ("w48" if device.startswith("cuda") else "w18-small")
     w, h = args.size
     s = ExperimentSettings(SCENES, args.frames, w, h, args.stride, arch, args.steps,
-                           args.batch_size, args.crop, seed=args.seed)  # fmt: skip
+                           args.batch_size, args.crop, seed=args.seed,
+                           scale=args.scale)  # fmt: skip
+    scale = s.inference_scale
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        sys.exit(f"tables: --scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {scale}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     test_scenes = [t.strip() for t in args.test_scenes.split(",") if t.strip()]
@@ -376,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     shown: dict[str, dict[str, np.ndarray]] = {}  # variant -> scene -> middle test frame's mask
 
+    unscaled: dict[str, list[Evaluation]] = {kind: [] for kind in GROUND_TRUTHS}
+
     def trained(setting: str, v: str, train_scenes: list[str], test: list[str]) -> dict[str, Row]:
         """One Row per ground truth: the network trained with every seed, scored on ``test``."""
         runs: dict[str, list[Evaluation]] = {kind: [] for kind in GROUND_TRUTHS}
@@ -383,9 +400,18 @@ def main(argv: list[str] | None = None) -> int:
             model, timings[f"{setting}/{v}/seed{seed}"] = _train(
                 out, setting, v, train_scenes, dataclasses.replace(s, seed=seed), device
             )
-            pred = {sc: predict_frames(model, held[sc], device, args.batch_size) for sc in test}
+
+            def predict(at: float, net: Any = model) -> dict[str, dict[int, np.ndarray]]:
+                return {sc: predict_frames(net, held[sc], device, args.batch_size, at)
+                        for sc in test}  # fmt: skip
+
+            pred = predict(scale)
             for kind in GROUND_TRUTHS:
                 runs[kind].append(_score(held, suite, test, pred, kind))
+            if setting == "all" and v == "MPASNet" and scale != 1.0:
+                pred1 = predict(1.0)
+                for kind in GROUND_TRUTHS:
+                    unscaled[kind].append(_score(held, suite, test, pred1, kind))
             if setting == "all" and seed == seeds[0]:
                 shown[v] = {sc: pred[sc][_middle(held[sc])[1]] for sc in test}
             got = ", ".join(f"{k} {r[-1].miou:.4f}" for k, r in runs.items())
@@ -403,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         for kind, row in trained("all", v, scenes, scenes).items():
             all_scores[kind][v] = row
+    for kind, evs in unscaled.items():
+        if evs:
+            all_scores[kind][SCALE1] = Row(evs)
     if not args.no_cross:
         train_scenes = [sc for sc in scenes if sc not in test_scenes]
         for kind, row in pseudo_labels(test_scenes).items():
@@ -412,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                 cross_scores[kind][v] = row
 
     frames_test = sum(len(held[sc]) for sc in scenes)
-    config = dataclasses.asdict(s) | {"device": device, "test_scenes": test_scenes,
+    config = dataclasses.asdict(s) | {"device": device, "inference_scale": scale,
+                                      "test_scenes": test_scenes,
                                       "test_frames": frames_test, "seeds": seeds}  # fmt: skip
     machine = f"{platform.node()}, {platform.processor() or platform.machine()}, "
     machine += f"{os.cpu_count()} CPU cores" + (f", {device}" if device != "cpu" else "")

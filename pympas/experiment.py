@@ -20,7 +20,7 @@ import numpy as np
 from pympas.config import TrainConfig
 from pympas.crm import RADIUS
 from pympas.files import read_mask
-from pympas.segmentation import segment
+from pympas.segmentation import segment, working_scale
 
 __all__ = [
     "GROUND_TRUTHS",
@@ -51,11 +51,19 @@ class ExperimentSettings:
     radius: float | None = None
     density: float = 1.0
     seed: int = 0
+    scale: float | None = None
 
     @property
     def crm_radius(self) -> float:
         """CRM disc radius in pixels (paper: 20 at its resolution; scaled with the width here)."""
         return self.radius if self.radius is not None else RADIUS * self.width / 640.0
+
+    @property
+    def inference_scale(self) -> float:
+        """The factor frames are resized by for segmentation (``pympas.segment(scale=...)``):
+        ``scale`` if given, else the paper's working scale of the CRM radius
+        (:func:`pympas.segmentation.working_scale`: 2 for 320x240 frames, 1 at 640x480)."""
+        return self.scale if self.scale is not None else working_scale(self.crm_radius)
 
 
 #: the two ground truths of a synthetic scene: kind -> (folder, caption). The paper's ground truth
@@ -87,9 +95,11 @@ def read_gt(scene_dir: Path, indices: Any, kind: str = "exact") -> dict[int, np.
     return {int(i): read_mask(folder / f"{int(i):06d}.png") for i in indices}
 
 
-def predict_frames(model: Any, labels: Any, device: str, batch_size: int) -> dict[int, np.ndarray]:
-    """MPASNet masks of a LabelSet's frames: frame index -> (H, W) bool."""
-    stream = segment(model, labels.frames, device=device, batch_size=batch_size)
+def predict_frames(
+    model: Any, labels: Any, device: str, batch_size: int, scale: float = 1.0
+) -> dict[int, np.ndarray]:
+    """MPASNet masks of a LabelSet's frames, segmented at ``scale``: frame index -> (H, W) bool."""
+    stream = segment(model, labels.frames, device=device, batch_size=batch_size, scale=scale)
     return {int(labels.frame_indices[j]): m for j, m in stream}
 
 

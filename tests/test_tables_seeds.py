@@ -67,3 +67,9 @@ def test_difference_under_twice_its_standard_error_is_within_seed_noise(tables):
     tight = tables.Row([_evaluation({"a": 4, "b": 4}), _evaluation({"a": 4, "b": 3})])
     d, word = tables.compare(tight, ref)  # 0.9375 - 0.5 against se 0.0625 / sqrt(2)
     assert d == pytest.approx(0.4375) and word == ""
+
+
+def test_a_scale_outside_its_range_stops_the_tables_before_any_work(tables, tmp_path):
+    with pytest.raises(SystemExit, match="--scale must lie in"):
+        tables.main(["-o", str(tmp_path / "t"), "--scale", "0", "--device", "cpu"])
+    assert not (tmp_path / "t").exists()
