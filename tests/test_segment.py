@@ -269,3 +269,15 @@ def test_cli_scale_outside_its_range_is_refused_before_any_output(tmp_path, caps
     err = capsys.readouterr().err
     assert "--scale must lie in" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_scale_writes_masks_at_the_videos_size(tmp_path):
+    from helpers.checkpoints import tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
+    video = _write_video(tmp_path / "v.avi", _video(t=3, h=40, w=48))
+    assert main(["segment", str(ckpt), str(video), "-o", str(tmp_path / "out"),
+                 "--device", "cpu", "--scale", "2", "-q"]) == 0  # fmt: skip
+    masks = sorted((tmp_path / "out" / "v").glob("*.png"))
+    assert len(masks) == 3
+    assert all(cv2.imread(str(m), cv2.IMREAD_UNCHANGED).shape == (40, 48) for m in masks)
