@@ -69,7 +69,7 @@ from pympas.experiment import (
     train_config,
 )
 from pympas.files import write_text_atomic
-from pympas.segmentation import MAX_SCALE, MIN_SCALE
+from pympas.segmentation import check_scale
 
 #: Table 2 row of MPASNet's own runs segmented at scale 1 (no training of its own)
 SCALE1 = "MPASNet, segmented at scale 1"
@@ -371,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                            args.batch_size, args.crop, seed=args.seed,
                            scale=args.scale)  # fmt: skip
     scale = s.inference_scale
-    if not MIN_SCALE <= scale <= MAX_SCALE:
-        sys.exit(f"tables: --scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {scale}")
+    try:
+        check_scale(scale)
+    except (TypeError, ValueError) as exc:
+        sys.exit(f"tables: --{exc}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     test_scenes = [t.strip() for t in args.test_scenes.split(",") if t.strip()]

@@ -31,7 +31,7 @@ from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.config import AMP_CHOICES
 from pympas.device import DEVICE_HELP
 from pympas.export import is_onnx
-from pympas.segmentation import MAX_SCALE, MIN_SCALE, segment, segment_to_folder
+from pympas.segmentation import check_scale, segment, segment_to_folder
 
 #: the model loaded in this process, kept for its next video (a worker process segments many):
 #: (checkpoint, its size and time, device) -> model
@@ -115,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("segment", f"--max-frames must be >= 1, got {args.max_frames}", 2)
     if args.duration is not None and not args.duration > 0:
         return fail("segment", f"--duration must be > 0 seconds, got {args.duration}", 2)
-    if not MIN_SCALE <= args.scale <= MAX_SCALE:
-        return fail(
-            "segment", f"--scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {args.scale}", 2
-        )
+    try:
+        check_scale(args.scale)
+    except ValueError as exc:
+        return fail("segment", f"--{exc}", 2)
     try:
         ray = ray_options(args)
     except (ValueError, ImportError, ConnectionError) as exc:
