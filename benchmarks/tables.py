@@ -20,9 +20,10 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
 - Cross-scene: CM+CRM, MPASNet* and MPASNet trained on four scenes and tested on the two
   unseen ones (``--test-scenes``, fixed a priori: ring and plaza).
 - Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run. Frames are
-  segmented at ``--scale`` (default: the working scale of the CRM radius, 20 / radius, so 2 at
-  320x240 and 1 at 640x480; ``pympas.segmentation.working_scale``); where that is not 1, Table 2
-  adds MPASNet's own runs segmented at scale 1 (the label sets' resolution).
+  segmented at the scales ``--scale`` with their logits averaged (default: 1 and the working
+  scale of the CRM radius, 20 / radius, so 1 and 2 at 320x240 and 1 alone at 640x480;
+  ``pympas.segmentation.working_scale``); where that is not scale 1 alone, Table 2 adds
+  MPASNet's own runs segmented at scale 1 (the label sets' resolution).
 - ``--seeds N`` trains every network N times (training seeds ``--seed`` .. ``--seed`` + N - 1,
   same suite and pseudo-labels): cells are means over the seeds, the mIoU column adds the
   standard deviation, and a difference between two rows is called within seed noise when it
@@ -69,7 +70,6 @@ from pympas.experiment import (
     train_config,
 )
 from pympas.files import write_text_atomic
-from pympas.segmentation import check_scale
 
 #: Table 2 row of MPASNet's own runs segmented at scale 1 (no training of its own)
 SCALE1 = "MPASNet, segmented at scale 1"
@@ -126,8 +126,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variants", default=",".join(VARIANTS), help=f"subset of {', '.join(VARIANTS)}"
     )
     p.add_argument(
-        "--scale", type=float, default=None,
-        help="inference scale (default: 20 / CRM radius, the paper's working scale)",
+        "--scale", type=float, nargs="+", default=None, metavar="S",
+        help="inference scales, logits averaged (default: 1 and 20 / CRM radius, the paper's "
+        "working scale)",
     )  # fmt: skip
     p.add_argument("--no-cross", action="store_true", help="skip the cross-scene setting")
     return p.parse_args(argv)
@@ -369,10 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     w, h = args.size
     s = ExperimentSettings(SCENES, args.frames, w, h, args.stride, arch, args.steps,
                            args.batch_size, args.crop, seed=args.seed,
-                           scale=args.scale)  # fmt: skip
-    scale = s.inference_scale
+                           scale=None if args.scale is None else tuple(args.scale))  # fmt: skip
     try:
-        check_scale(scale)
+        scales = s.inference_scales
     except (TypeError, ValueError) as exc:
         sys.exit(f"tables: --{exc}")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -403,14 +403,14 @@ def main(argv: list[str] | None = None) -> int:
                 out, setting, v, train_scenes, dataclasses.replace(s, seed=seed), device
             )
 
-            def predict(at: float, net: Any = model) -> dict[str, dict[int, np.ndarray]]:
+            def predict(at: Any, net: Any = model) -> dict[str, dict[int, np.ndarray]]:
                 return {sc: predict_frames(net, held[sc], device, args.batch_size, at)
                         for sc in test}  # fmt: skip
 
-            pred = predict(scale)
+            pred = predict(scales)
             for kind in GROUND_TRUTHS:
                 runs[kind].append(_score(held, suite, test, pred, kind))
-            if setting == "all" and v == "MPASNet" and scale != 1.0:
+            if setting == "all" and v == "MPASNet" and scales != (1.0,):
                 pred1 = predict(1.0)
                 for kind in GROUND_TRUTHS:
                     unscaled[kind].append(_score(held, suite, test, pred1, kind))
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                 cross_scores[kind][v] = row
 
     frames_test = sum(len(held[sc]) for sc in scenes)
-    config = dataclasses.asdict(s) | {"device": device, "inference_scale": scale,
+    config = dataclasses.asdict(s) | {"device": device, "inference_scales": scales,
                                       "test_scenes": test_scenes,
                                       "test_frames": frames_test, "seeds": seeds}  # fmt: skip
     machine = f"{platform.node()}, {platform.processor() or platform.machine()}, "

@@ -121,7 +121,8 @@ def run_demo(
                           settings, dev)  # fmt: skip
     timed("train", lambda: train(config))
 
-    log(f"[4/5] segmenting every frame (at scale {settings.inference_scale:g})")
+    scales = settings.inference_scales
+    log(f"[4/5] segmenting every frame (scales {_scales_text(scales)})")
     model = load_model(out / "run" / LAST, device=dev)
     for scene, video in videos.items():
         timed(
@@ -132,7 +133,7 @@ def run_demo(
                 out / "pred" / sc,
                 device=dev,
                 batch_size=settings.batch_size,
-                scale=settings.inference_scale,
+                scale=scales,
             ),
         )
 
@@ -225,9 +226,9 @@ def _report_html(
         '<p class="note">Scores: intersection and union summed per scene over the held-out '
         f"labelled frames (every other labelled frame, one in {2 * s.stride}), whose "
         "pseudo-labels were not used for training; the last row scores MPASNet on every frame. "
-        f"MPASNet segmented the frames resized by {s.inference_scale:g} (the scale at which the "
-        f"CRM discs of radius {s.crm_radius:g} px have the paper's 20 px), its masks scored at "
-        "the frames' size. "
+        f"MPASNet segmented the frames at scales {_scales_text(s.inference_scales)} with its "
+        "logits averaged (the frames' own size and the scale at which the CRM discs of radius "
+        f"{s.crm_radius:g} px have the paper's 20 px), its masks scored at the frames' size. "
         "Exact silhouettes: the pixels where a person is drawn. Annotator-like regions: the "
         "silhouettes closed at 0.3 of each person's height and hole-filled, so that people "
         "walking together form one region, as a labelme polygon would. "
@@ -242,11 +243,19 @@ def _report_html(
             {"L (total)": loss["loss"], "L_SEG": loss["l_seg"], "L_AIR": loss["l_air"]},
         )
     )
-    cfg = dataclasses.asdict(s) | {"crm_radius": s.crm_radius, "inference_scale": s.inference_scale}
+    cfg = dataclasses.asdict(s) | {
+        "crm_radius": s.crm_radius,
+        "inference_scales": _scales_text(s.inference_scales),
+    }
     parts.append("<h2>Configuration and timings</h2>")
     parts.append(html_table(["setting", "value"], [[k, str(v)] for k, v in cfg.items()]))
     parts.append(html_table(["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in timings.items()]))
     return html_page("pympas demo: unsupervised crowd segmentation", "\n".join(parts))
+
+
+def _scales_text(scales: tuple[float, ...]) -> str:
+    """``(1.0, 2.0)`` -> ``"1 and 2"``."""
+    return " and ".join(f"{x:g}" for x in scales)
 
 
 def _bg_note(bg_ignore: float) -> str:

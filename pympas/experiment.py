@@ -20,7 +20,7 @@ import numpy as np
 from pympas.config import TrainConfig
 from pympas.crm import RADIUS
 from pympas.files import read_mask
-from pympas.segmentation import segment, working_scale
+from pympas.segmentation import check_scale, segment, working_scale
 
 __all__ = [
     "GROUND_TRUTHS",
@@ -51,7 +51,7 @@ class ExperimentSettings:
     radius: float | None = None
     density: float = 1.0
     seed: int = 0
-    scale: float | None = None
+    scale: float | tuple[float, ...] | None = None
 
     @property
     def crm_radius(self) -> float:
@@ -59,11 +59,15 @@ class ExperimentSettings:
         return self.radius if self.radius is not None else RADIUS * self.width / 640.0
 
     @property
-    def inference_scale(self) -> float:
-        """The factor frames are resized by for segmentation (``pympas.segment(scale=...)``):
-        ``scale`` if given, else the paper's working scale of the CRM radius
-        (:func:`pympas.segmentation.working_scale`: 2 for 320x240 frames, 1 at 640x480)."""
-        return self.scale if self.scale is not None else working_scale(self.crm_radius)
+    def inference_scales(self) -> tuple[float, ...]:
+        """The scales frames are segmented at, logits averaged (``pympas.segment(scale=...)``):
+        ``scale`` if given, else the label sets' own resolution and the paper's working scale of
+        the CRM radius (:func:`pympas.segmentation.working_scale`): (1, 2) for 320x240 frames,
+        (1,) at 640x480."""
+        if self.scale is not None:
+            return check_scale(self.scale)
+        working = working_scale(self.crm_radius)
+        return (1.0,) if working == 1.0 else (1.0, working)
 
 
 #: the two ground truths of a synthetic scene: kind -> (folder, caption). The paper's ground truth
@@ -96,9 +100,10 @@ def read_gt(scene_dir: Path, indices: Any, kind: str = "exact") -> dict[int, np.
 
 
 def predict_frames(
-    model: Any, labels: Any, device: str, batch_size: int, scale: float = 1.0
+    model: Any, labels: Any, device: str, batch_size: int, scale: float | tuple[float, ...] = 1.0
 ) -> dict[int, np.ndarray]:
-    """MPASNet masks of a LabelSet's frames, segmented at ``scale``: frame index -> (H, W) bool."""
+    """MPASNet masks of a LabelSet's frames, segmented at ``scale`` (one or several, see
+    :func:`pympas.segment`): frame index -> (H, W) bool."""
     stream = segment(model, labels.frames, device=device, batch_size=batch_size, scale=scale)
     return {int(labels.frame_indices[j]): m for j, m in stream}
 

@@ -13,7 +13,7 @@ renamed when complete.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,7 @@ def segment(
     max_frames: int | None = None,
     duration: float | None = None,
     amp: bool | str | None = "auto",
-    scale: float = 1.0,
+    scale: float | Sequence[float] = 1.0,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Segment the crowd in every frame of ``video``, streaming.
 
@@ -161,7 +161,8 @@ def segment(
         scale: each frame is resized by this factor (bilinear) before the network and the
             logits are resized back to the frame's size, so the masks are always (H, W). The
             network's output has a quarter of its input's resolution: a scale above 1 gives
-            finer masks where people are small in the image. :func:`working_scale` gives the
+            finer masks where people are small in the image. Several scales (a sequence): the
+            logits of each are averaged (multi-scale inference). :func:`working_scale` gives the
             scale at which a label set's CRM discs have the paper's 20 px radius.
 
     Yields:
@@ -186,12 +187,17 @@ def segment(
     )
 
 
-def check_scale(scale: float) -> float:
-    """``scale`` as a float in [MIN_SCALE, MAX_SCALE], else ValueError naming it."""
-    scale = _validate.real("scale", scale)
-    if not MIN_SCALE <= scale <= MAX_SCALE:
-        raise ValueError(f"scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {scale}")
-    return scale
+def check_scale(scale: float | Sequence[float]) -> tuple[float, ...]:
+    """``scale`` (one factor or a sequence of them) as a tuple of floats, each in
+    [MIN_SCALE, MAX_SCALE], else ValueError / TypeError naming it."""
+    scales = tuple(scale) if isinstance(scale, (list, tuple)) else (scale,)
+    if not scales:
+        raise ValueError("scale: at least one scale is needed, got none")
+    checked = tuple(_validate.real("scale", s) for s in scales)
+    for s in checked:
+        if not MIN_SCALE <= s <= MAX_SCALE:
+            raise ValueError(f"scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {s}")
+    return checked
 
 
 def working_scale(crm_radius: float) -> float:
@@ -210,18 +216,24 @@ def working_scale(crm_radius: float) -> float:
     return RADIUS / radius
 
 
-def _rescaled(runner: Runner, scale: float) -> Runner:
-    """``runner`` on frames resized by ``scale``, its logits resized back to the frames' size."""
-    if scale == 1.0:
+def _rescaled(runner: Runner, scales: tuple[float, ...]) -> Runner:
+    """``runner`` on frames resized by each of ``scales``, its logits resized back to the frames'
+    size and averaged over the scales."""
+    if scales == (1.0,):
         return runner
     import cv2
 
-    def run(frames: np.ndarray) -> np.ndarray:
+    def at(frames: np.ndarray, scale: float) -> np.ndarray:
+        if scale == 1.0:
+            return runner(frames)
         h, w = frames.shape[1:3]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))  # cv2: (width, height)
         big = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
         logits = runner(big)
         return np.stack([cv2.resize(lg, (w, h), interpolation=cv2.INTER_LINEAR) for lg in logits])
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        return np.mean([at(frames, s) for s in scales], axis=0, dtype=np.float32)
 
     return run
 
@@ -234,7 +246,7 @@ def _segment_stream(
     threshold: float,
     probabilities: bool,
     amp: Any = "auto",
-    scale: float = 1.0,
+    scale: tuple[float, ...] = (1.0,),
 ) -> Iterator[tuple[int, np.ndarray]]:
     from scipy.special import expit
 
@@ -327,7 +339,7 @@ def segment_to_folder(
     duration: float | None = None,
     progress: bool = False,
     amp: bool | str | None = "auto",
-    scale: float = 1.0,
+    scale: float | Sequence[float] = 1.0,
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 

@@ -77,13 +77,16 @@ def test_settings_use_w48_on_gpu_and_w18_small_on_cpu():
     assert CPU.crm_radius == pytest.approx(20 * CPU.width / 640)
 
 
-def test_frames_are_segmented_at_the_papers_working_scale_unless_a_scale_is_given():
+def test_frames_are_segmented_at_their_size_and_the_papers_working_scale_unless_given():
     import dataclasses
 
-    assert CPU.width == 320 and CPU.inference_scale == pytest.approx(2.0)  # 320x240 -> 640x480
-    assert GPU.width == 640 and GPU.inference_scale == pytest.approx(1.0)
-    assert dataclasses.replace(CPU, scale=1.0).inference_scale == 1.0
-    assert dataclasses.replace(CPU, radius=5.0).inference_scale == pytest.approx(4.0)
+    assert CPU.width == 320 and CPU.inference_scales == pytest.approx((1.0, 2.0))  # and 640x480
+    assert GPU.width == 640 and GPU.inference_scales == (1.0,)
+    assert dataclasses.replace(CPU, scale=1.5).inference_scales == (1.5,)
+    assert dataclasses.replace(CPU, scale=(1.0, 3.0)).inference_scales == (1.0, 3.0)
+    assert dataclasses.replace(CPU, radius=5.0).inference_scales == pytest.approx((1.0, 4.0))
+    with pytest.raises(ValueError, match="scale"):
+        _ = dataclasses.replace(CPU, scale=0.0).inference_scales
 
 
 def test_split_alternate_alternates_training_and_held_out_frames():

@@ -245,7 +245,23 @@ def test_scale_one_and_scale_two_agree_on_a_pixelwise_model_away_from_edges():
         np.testing.assert_array_equal(one[i], two[i])
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, 0.1, 9.0, float("nan")])
+class ScaleProbe(torch.nn.Module):
+    """logit = the input's width / 100 everywhere: tells which scale a pass ran at."""
+
+    def forward(self, x):
+        return torch.full_like(x[:, :1], x.shape[-1] / 100.0)
+
+
+def test_several_scales_average_their_logits():
+    video = np.zeros((2, 32, 64, 3), np.uint8)  # widths 64 and 128: both multiples of 32
+    p1 = dict(pympas.segment(ScaleProbe(), video, device="cpu", probabilities=True))[0]
+    p12 = dict(pympas.segment(ScaleProbe(), video, device="cpu", probabilities=True,
+                              scale=[1.0, 2.0]))[0]  # fmt: skip
+    np.testing.assert_allclose(p1, 1 / (1 + np.exp(-0.64)), rtol=1e-5)
+    np.testing.assert_allclose(p12, 1 / (1 + np.exp(-(0.64 + 1.28) / 2)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, 0.1, 9.0, float("nan"), [1.0, 0.0], []])
 def test_a_scale_outside_its_range_is_an_error_naming_it(bad):
     with pytest.raises(ValueError, match="scale"):
         pympas.segment(RedIsCrowd(), _video(), device="cpu", scale=bad)
@@ -271,13 +287,13 @@ def test_cli_scale_outside_its_range_is_refused_before_any_output(tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_scale_writes_masks_at_the_videos_size(tmp_path):
+def test_cli_scales_write_masks_at_the_videos_size(tmp_path):
     from helpers.checkpoints import tiny_checkpoint
 
     ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     video = _write_video(tmp_path / "v.avi", _video(t=3, h=40, w=48))
     assert main(["segment", str(ckpt), str(video), "-o", str(tmp_path / "out"),
-                 "--device", "cpu", "--scale", "2", "-q"]) == 0  # fmt: skip
+                 "--device", "cpu", "--scale", "1", "2", "-q"]) == 0  # fmt: skip
     masks = sorted((tmp_path / "out" / "v").glob("*.png"))
     assert len(masks) == 3
     assert all(cv2.imread(str(m), cv2.IMREAD_UNCHANGED).shape == (40, 48) for m in masks)

@@ -71,5 +71,5 @@ def test_difference_under_twice_its_standard_error_is_within_seed_noise(tables):
 
 def test_a_scale_outside_its_range_stops_the_tables_before_any_work(tables, tmp_path):
     with pytest.raises(SystemExit, match="--scale must lie in"):
-        tables.main(["-o", str(tmp_path / "t"), "--scale", "0", "--device", "cpu"])
+        tables.main(["-o", str(tmp_path / "t"), "--scale", "1", "0", "--device", "cpu"])
     assert not (tmp_path / "t").exists()

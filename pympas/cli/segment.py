@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "overlay_video": args.overlay_video, "device": args.device,
         "batch_size": args.batch_size, "threshold": args.threshold, "amp": args.amp,
-        "scale": args.scale, "max_frames": args.max_frames, "duration": args.duration,
+        "scale": tuple(args.scale), "max_frames": args.max_frames, "duration": args.duration,
     }  # fmt: skip
     progress = not args.quiet and ray is None  # Ray: one overall bar
     model = str(checkpoint.absolute() if ray is not None else checkpoint)  # Ray: for any node
@@ -203,10 +203,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bf16 or fp32",
     )  # fmt: skip
     p.add_argument(
-        "--scale", type=float, default=default(segment, "scale"), metavar="S",
-        help="resize frames by S before the network (masks keep the video's size; default 1). "
-        "Where people are small, S > 1 gives finer masks: 20 / R brings CRM discs of radius R "
-        "to the paper's 20 px",
+        "--scale", type=float, nargs="+", default=[default(segment, "scale")], metavar="S",
+        help="resize frames by S before the network (masks keep the video's size; default 1); "
+        "several scales average their logits. Where people are small, S > 1 gives finer masks: "
+        "20 / R brings CRM discs of radius R to the paper's 20 px",
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="redo videos whose folder exists")
     p.add_argument(
