@@ -105,6 +105,17 @@ def test_masks_from_onnx_equal_the_checkpoints_except_within_1e_4_of_the_thresho
         assert np.abs(onnx_p[i] - ref[i]).max() < 2.5e-5  # sigmoid' <= 1/4
 
 
+def test_onnx_and_pytorch_agree_when_segmenting_at_several_scales(checkpoint, exported, video):
+    ref = dict(pympas.segment(checkpoint, video, device="cpu", probabilities=True, amp="fp32",
+                              scale=[1.0, 2.0]))  # fmt: skip
+    got = dict(pympas.segment(exported, video, device="cpu", probabilities=True, scale=[1.0, 2.0]))
+    one = dict(pympas.segment(checkpoint, video, device="cpu", probabilities=True, amp="fp32"))
+    for i in range(len(video)):
+        assert got[i].shape == video.shape[1:3]
+        assert np.abs(got[i] - ref[i]).max() < 2.5e-5
+        assert np.abs(ref[i] - one[i]).max() > 1e-2  # the second scale changes the answer
+
+
 def test_segment_cli_runs_an_onnx_model_like_a_checkpoint(checkpoint, exported, tmp_path):
     path = tmp_path / "walk.avi"
     write_video(path, moving_blobs(4))
