@@ -73,3 +73,31 @@ def test_a_scale_outside_its_range_stops_the_tables_before_any_work(tables, tmp_
     with pytest.raises(SystemExit, match="--scale must lie in"):
         tables.main(["-o", str(tmp_path / "t"), "--scale", "1", "0", "--device", "cpu"])
     assert not (tmp_path / "t").exists()
+
+
+def test_targets_judge_ablations_but_not_the_scale_1_row(tables):
+    ref = tables.Row([_evaluation({"a": 4, "b": 4}), _evaluation({"a": 4, "b": 3})])
+    worse = tables.Row([_evaluation({"a": 1, "b": 1}), _evaluation({"a": 1, "b": 0})])
+    t2 = {"MPASNet": ref, "w/o SFA": worse, tables.SCALE1: worse}
+    lines = tables._targets({}, t2, {})
+    sfa = next(line for line in lines if line.startswith("- w/o SFA"))
+    scale1 = next(line for line in lines if line.startswith(f"- {tables.SCALE1}"))
+    assert sfa.endswith("costs accuracy")
+    assert "not an ablation" in scale1 and "MISSED" not in scale1 and "costs" not in scale1
+
+
+def test_cross_scene_ablations_are_compared_with_cross_scene_mpasnet(tables):
+    pseudo = tables.Row([_evaluation({"a": 1, "b": 1})])
+    ref = tables.Row([_evaluation({"a": 4, "b": 4}), _evaluation({"a": 4, "b": 3})])
+    same = tables.Row([_evaluation({"a": 4, "b": 3}), _evaluation({"a": 4, "b": 4})])
+    lines = tables._targets({}, {}, {"CM+CRM": pseudo, "MPASNet": ref, "w/o SFA": same})
+    assert any(x.startswith("- cross-scene, MPASNet - CM+CRM") and x.endswith("met") for x in lines)
+    sfa = next(line for line in lines if line.startswith("- cross-scene, w/o SFA"))
+    assert "+0.0000" in sfa and sfa.endswith("no loss beyond noise")
+
+
+def test_an_unknown_cross_scene_variant_stops_the_tables_before_any_work(tables, tmp_path):
+    with pytest.raises(SystemExit, match="unknown variants \\['w/o AIRR'\\]"):
+        tables.main(["-o", str(tmp_path / "t"), "--cross-variants", "MPASNet,w/o AIRR",
+                     "--device", "cpu"])  # fmt: skip
+    assert not (tmp_path / "t").exists()
