@@ -20,7 +20,7 @@ import numpy as np
 from pympas.config import TrainConfig
 from pympas.crm import RADIUS
 from pympas.files import read_mask
-from pympas.segmentation import check_scale, segment, working_scale
+from pympas.segmentation import auto_scales, check_scale, segment
 
 __all__ = [
     "GROUND_TRUTHS",
@@ -62,12 +62,11 @@ class ExperimentSettings:
     def inference_scales(self) -> tuple[float, ...]:
         """The scales frames are segmented at, logits averaged (``pympas.segment(scale=...)``):
         ``scale`` if given, else the label sets' own resolution and the paper's working scale of
-        the CRM radius (:func:`pympas.segmentation.working_scale`): (1, 2) for 320x240 frames,
-        (1,) at 640x480."""
+        the CRM radius (:func:`pympas.segmentation.auto_scales`, what ``segment`` does by
+        default with the trained checkpoint): (1, 2) for 320x240 frames, (1,) at 640x480."""
         if self.scale is not None:
             return check_scale(self.scale)
-        working = working_scale(self.crm_radius)
-        return (1.0,) if working == 1.0 else (1.0, working)
+        return auto_scales(self.crm_radius)
 
 
 #: the two ground truths of a synthetic scene: kind -> (folder, caption). The paper's ground truth

@@ -8,7 +8,8 @@ normalisation inside and no siamese branch, as one ONNX graph:
   height and width; ``pympas.segment`` pads frames to multiples of 32 as for a checkpoint);
 - output ``logits``: (batch, 1, height, width) float32, crowd iff sigmoid(logit) > threshold;
 - metadata (``metadata_props``): ``format`` ("pympas-onnx"), ``pympas_version``, ``arch``,
-  ``step`` and ``config`` (the training config as JSON).
+  ``step``, ``config`` (the training config as JSON) and, where the checkpoint records it,
+  ``crm_radius`` (the CRM radius of the training labels: ``segment``'s default scales).
 
 It is traced with PyTorch's TorchScript-based exporter (``dynamo=False``): the newer
 torch.export-based exporter needs the ``onnxscript`` package and the traced graph is the same.
@@ -111,6 +112,8 @@ def export_onnx(
         "step": str(int(ckpt["step"])),
         "config": json.dumps(cfg, sort_keys=True, default=str),
     }
+    if ckpt.get("crm_radius") is not None:
+        props["crm_radius"] = repr(float(ckpt["crm_radius"]))
     onnx.helper.set_model_props(graph, props)
     graph.producer_name, graph.producer_version = "pympas", __version__
     onnx.checker.check_model(graph)
@@ -125,7 +128,8 @@ class OnnxModel:
 
     Attributes:
         path: the file.
-        metadata: its metadata (format, pympas_version, arch, step, config).
+        metadata: its metadata (format, pympas_version, arch, step, config[, crm_radius]).
+        crm_radius: the CRM radius of the training labels, or None when not recorded.
         providers: the execution providers of the session, first = preferred.
 
     Raises:
@@ -159,6 +163,16 @@ class OnnxModel:
                 "metadata; export one with `pympas export`)"
             )
         self.providers = self.session.get_providers()
+        #: CRM radius (px) of the training labels (metadata ``crm_radius``); None when unknown
+        self.crm_radius: float | None = None
+        if "crm_radius" in self.metadata:
+            try:
+                self.crm_radius = float(self.metadata["crm_radius"])
+            except ValueError:
+                raise ValueError(
+                    f"{self.path}: metadata crm_radius {self.metadata['crm_radius']!r} is not a "
+                    "number"
+                ) from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)

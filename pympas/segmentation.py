@@ -30,6 +30,8 @@ SIZE_MULTIPLE = 32
 
 #: the range of ``segment(scale=...)``: the resized frame must stay a sensible network input
 MIN_SCALE, MAX_SCALE = 0.125, 8.0
+#: ``segment(scale=AUTO)``: the scales of the model's training labels, :func:`auto_scales`
+AUTO = "auto"
 
 #: a loaded model as the streaming code runs it: (B, H, W, 3) uint8 RGB -> (B, H, W) float32 logits
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -135,7 +137,7 @@ def segment(
     max_frames: int | None = None,
     duration: float | None = None,
     amp: bool | str | None = "auto",
-    scale: float | Sequence[float] = 1.0,
+    scale: float | Sequence[float] | str = AUTO,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Segment the crowd in every frame of ``video``, streaming.
 
@@ -163,7 +165,10 @@ def segment(
             network's output has a quarter of its input's resolution: a scale above 1 gives
             finer masks where people are small in the image. Several scales (a sequence): the
             logits of each are averaged (multi-scale inference). :func:`working_scale` gives the
-            scale at which a label set's CRM discs have the paper's 20 px radius.
+            scale at which a label set's CRM discs have the paper's 20 px radius. ``"auto"``
+            (the default): :func:`auto_scales` of the CRM radius the model's training labels
+            were made with, as its checkpoint or ONNX model records it (``crm_radius``): 1 and
+            the working scale; scale 1 alone when unknown or at the paper's radius.
 
     Yields:
         (frame index, mask): the 0-based index and an (H, W) bool mask (or float32 probability).
@@ -177,7 +182,8 @@ def segment(
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     if not isinstance(amp, bool) and amp not in (None, *AMP_CHOICES):
         raise ValueError(f"amp must be one of {list(AMP_CHOICES)}, True or False, got {amp!r}")
-    scale = check_scale(scale)
+    if not _is_auto(scale):
+        scale = check_scale(scale)  # type: ignore[arg-type]
     from pympas.video import open_video
 
     # checks the path (and the bounds) before the model is loaded
@@ -198,6 +204,35 @@ def check_scale(scale: float | Sequence[float]) -> tuple[float, ...]:
         if not MIN_SCALE <= s <= MAX_SCALE:
             raise ValueError(f"scale must lie in [{MIN_SCALE}, {MAX_SCALE}], got {s}")
     return checked
+
+
+def _is_auto(scale: Any) -> bool:
+    return isinstance(scale, str) and scale == AUTO
+
+
+def auto_scales(crm_radius: float | None) -> tuple[float, ...]:
+    """The scales ``segment(scale="auto")`` uses for a model trained on labels made with CRM
+    discs of ``crm_radius`` pixels: 1 and :func:`working_scale` (logits averaged), kept within
+    [MIN_SCALE, MAX_SCALE]; 1 alone when the radius is unknown (None) or the paper's.
+
+    >>> auto_scales(10.0)
+    (1.0, 2.0)
+    >>> auto_scales(20.0), auto_scales(None)
+    ((1.0,), (1.0,))
+    """
+    if crm_radius is None:
+        return (1.0,)
+    scale = min(max(working_scale(crm_radius), MIN_SCALE), MAX_SCALE)
+    return (1.0,) if scale == 1.0 else (1.0, scale)
+
+
+def model_scales(model: Any, scale: float | Sequence[float] | str) -> tuple[float, ...]:
+    """``scale`` checked, or for ``"auto"`` the :func:`auto_scales` of the model's
+    ``crm_radius`` (an MPASNet loaded from a checkpoint, an :class:`OnnxModel`; other modules
+    have none: scale 1)."""
+    if _is_auto(scale):
+        return auto_scales(getattr(model, "crm_radius", None))
+    return check_scale(scale)  # type: ignore[arg-type]
 
 
 def working_scale(crm_radius: float) -> float:
@@ -246,11 +281,12 @@ def _segment_stream(
     threshold: float,
     probabilities: bool,
     amp: Any = "auto",
-    scale: tuple[float, ...] = (1.0,),
+    scale: tuple[float, ...] | str = (1.0,),
 ) -> Iterator[tuple[int, np.ndarray]]:
     from scipy.special import expit
 
     model = load_for_inference(checkpoint_or_model, device)
+    scale = model_scales(model, scale)
     if isinstance(model, OnnxModel):
         runner = _onnx_runner(model)
     else:
@@ -339,7 +375,7 @@ def segment_to_folder(
     duration: float | None = None,
     progress: bool = False,
     amp: bool | str | None = "auto",
-    scale: float | Sequence[float] = 1.0,
+    scale: float | Sequence[float] | str = AUTO,
 ) -> int:
     """Write the masks of ``video`` to ``out_dir/NNNNNN.png`` (0/255) atomically.
 

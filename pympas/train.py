@@ -50,7 +50,7 @@ from pympas.model.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from pympas.model.data import LabelSetDataset, StepBatchSampler
+from pympas.model.data import LabelSetDataset, StepBatchSampler, crm_radius
 from pympas.model.hrnet import load_pretrained
 from pympas.model.init import init_weights
 from pympas.model.losses import air_loss, seg_loss
@@ -216,6 +216,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
     random.seed(cfg.seed + rank)
 
     model = MPASNet(cfg.arch, sfa=cfg.sfa)
+    model.crm_radius = crm_radius(cfg.labelsets)
     report = None
     start = 0
     if ckpt is not None:
@@ -406,6 +407,7 @@ def _checkpoint(
         "optimizer": optimizer.state_dict(),
         "step": step,
         "config": dataclasses.asdict(cfg),
+        "crm_radius": model.crm_radius,  # of the label sets: segment's default scales
         "pympas_version": __version__,
         "rng": rng,
         "rng_per_rank": per_rank,

@@ -173,3 +173,14 @@ def test_export_of_a_file_that_is_no_checkpoint_names_it(tmp_path, capsys):
     assert main(["export", str(bad), "-o", str(tmp_path / "m.onnx")]) == 1
     assert "bad.pt" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_crm_radius_of_the_training_labels_travels_into_the_onnx_model(
+    checkpoint, exported, tmp_path
+):
+    assert "crm_radius" not in OnnxModel(exported, "cpu").metadata  # not recorded: absent
+    assert OnnxModel(exported, "cpu").crm_radius is None
+    state = torch.load(checkpoint, weights_only=False)
+    ckpt = write_checkpoint({**state, "crm_radius": 10.0}, tmp_path / "run", 7)
+    model = OnnxModel(export_onnx(ckpt, tmp_path / "r10.onnx"), "cpu")
+    assert model.metadata["crm_radius"] == "10.0" and model.crm_radius == 10.0

@@ -297,3 +297,57 @@ def test_cli_scales_write_masks_at_the_videos_size(tmp_path):
     masks = sorted((tmp_path / "out" / "v").glob("*.png"))
     assert len(masks) == 3
     assert all(cv2.imread(str(m), cv2.IMREAD_UNCHANGED).shape == (40, 48) for m in masks)
+
+
+def test_auto_scale_follows_the_crm_radius_the_model_was_trained_at():
+    video = np.zeros((2, 32, 64, 3), np.uint8)
+
+    def probability(crm_radius, **kw):
+        model = ScaleProbe()
+        model.crm_radius = crm_radius
+        return dict(pympas.segment(model, video, device="cpu", probabilities=True, **kw))[0]
+
+    at_scale_1 = 1 / (1 + np.exp(-0.64))
+    np.testing.assert_allclose(probability(None), at_scale_1, rtol=1e-5)  # unknown: scale 1
+    np.testing.assert_allclose(probability(20.0), at_scale_1, rtol=1e-5)  # the paper's radius
+    both = 1 / (1 + np.exp(-(0.64 + 1.28) / 2))  # radius 10: scales 1 and 2, logits averaged
+    np.testing.assert_allclose(probability(10.0), both, rtol=1e-5)
+    np.testing.assert_allclose(probability(10.0, scale=1.0), at_scale_1, rtol=1e-5)
+
+
+def test_auto_scales_stay_within_the_scale_range():
+    from pympas.segmentation import MAX_SCALE, MIN_SCALE, auto_scales
+
+    assert auto_scales(10.0) == (1.0, 2.0)
+    assert auto_scales(1.0) == (1.0, MAX_SCALE)  # 20 px / 1 px would be 20
+    assert auto_scales(1000.0) == (1.0, MIN_SCALE)
+
+
+def test_a_checkpoint_loads_with_its_crm_radius_and_the_cli_says_which_scales_it_uses(
+    tmp_path, capsys
+):
+    from helpers.checkpoints import tiny_checkpoint
+
+    from pympas.model.checkpoint import load_model
+
+    old = tiny_checkpoint(tmp_path / "old.pt")  # written before checkpoints recorded it
+    assert load_model(old).crm_radius is None
+    state = torch.load(old, weights_only=False)
+    torch.save({**state, "crm_radius": 10.0}, tmp_path / "r10.pt")
+    assert load_model(tmp_path / "r10.pt").crm_radius == 10.0
+    video = _write_video(tmp_path / "v.avi", _video(t=2, h=40, w=48))
+    rc = main(["segment", str(tmp_path / "r10.pt"), str(video), "-o", str(tmp_path / "out"),
+               "--device", "cpu", "-q"])  # fmt: skip
+    assert rc == 0
+    assert "segmenting at scales 1, 2" in capsys.readouterr().out
+    assert len(list((tmp_path / "out" / "v").glob("*.png"))) == 2
+
+
+def test_cli_scale_that_is_not_a_number_is_refused_naming_it(tmp_path, capsys):
+    video = _write_video(tmp_path / "v.avi", _video(t=2, h=40, w=48))
+    ckpt = tmp_path / "never-read.pt"
+    ckpt.write_bytes(b"")
+    rc = main(["segment", str(ckpt), str(video), "-o", str(tmp_path / "o"), "--scale", "1", "x"])
+    assert rc == 2
+    assert "--scale must be auto or numbers, got 1 x" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -410,3 +410,18 @@ def test_a_ddp_timeout_that_is_not_positive_is_refused_by_name(labelset, tmp_pat
     assert main([labelset, "-o", str(tmp_path / "r"), "--ddp-timeout", "-1"]) == 2
     assert "ddp_timeout must be > 0 seconds, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_records_the_crm_radius_its_label_sets_were_made_with(tmp_path):
+    from pympas.model.data import crm_radius
+
+    at10 = [write_labelset(tmp_path / f"r10_{k}", seed=k, params={"radius": 10.0}) for k in (0, 1)]
+    at20 = write_labelset(tmp_path / "r20", params={"radius": 20})
+    bare = write_labelset(tmp_path / "bare")
+    assert crm_radius(at10) == 10.0 and crm_radius([at20]) == 20.0
+    assert crm_radius([*at10, at20]) is None  # two radii: no single scale fits
+    assert crm_radius([at10[0], bare]) is None
+    out = train(TrainConfig(labelsets=at10, out=str(tmp_path / "run"), steps=1, **TINY))
+    ckpt = os.path.join(out, "checkpoint_last.pt")
+    assert read_checkpoint(ckpt)["crm_radius"] == 10.0
+    assert load_model(ckpt).crm_radius == 10.0

@@ -31,7 +31,7 @@ from pympas.cli._ray import add_ray_options, ray_options, run_on_ray
 from pympas.config import AMP_CHOICES
 from pympas.device import DEVICE_HELP
 from pympas.export import is_onnx
-from pympas.segmentation import check_scale, segment, segment_to_folder
+from pympas.segmentation import AUTO, check_scale, model_scales, segment, segment_to_folder
 
 #: the model loaded in this process, kept for its next video (a worker process segments many):
 #: (checkpoint, its size and time, device) -> model
@@ -52,6 +52,18 @@ def _model(checkpoint: str, device: str) -> Any:
         _MODEL.clear()
         _MODEL[key] = load_for_inference(checkpoint, device)
     return _MODEL[key]
+
+
+def _scale(values: list[str]) -> str | tuple[float, ...]:
+    """``--scale``: ``auto`` alone, or factors checked by
+    :func:`pympas.segmentation.check_scale` (ValueError naming ``scale``)."""
+    if values == [AUTO]:
+        return AUTO
+    try:
+        factors = [float(v) for v in values]
+    except ValueError:
+        raise ValueError(f"scale must be {AUTO} or numbers, got {' '.join(values)}") from None
+    return check_scale(factors)
 
 
 def _segment_one(
@@ -116,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         return fail("segment", f"--duration must be > 0 seconds, got {args.duration}", 2)
     try:
-        check_scale(args.scale)
+        scale = _scale(args.scale)
     except ValueError as exc:
         return fail("segment", f"--{exc}", 2)
     try:
@@ -129,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
         return fail("segment", f"{what} {checkpoint} does not exist")
     try:  # read once here, before any output: a bad model is one error, not one per video
         videos, bad = expand_inputs(args.videos, args.shard)
-        _model(str(checkpoint), "cpu" if ray is not None else args.device)
+        loaded = _model(str(checkpoint), "cpu" if ray is not None else args.device)
+        if scale == AUTO and model_scales(loaded, AUTO) != (1.0,):
+            scales = ", ".join(f"{s:g}" for s in model_scales(loaded, AUTO))
+            print(f"segmenting at scales {scales}, logits averaged (the checkpoint's labels have "
+                  f"CRM radius {loaded.crm_radius:g} px; --scale 1 for one pass)")  # fmt: skip
     except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
         return fail("segment", exc)
     try:  # before any work: OUT exists and can be written (on every node, with --ray)
@@ -139,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "overlay_video": args.overlay_video, "device": args.device,
         "batch_size": args.batch_size, "threshold": args.threshold, "amp": args.amp,
-        "scale": tuple(args.scale), "max_frames": args.max_frames, "duration": args.duration,
+        "scale": scale, "max_frames": args.max_frames, "duration": args.duration,
     }  # fmt: skip
     progress = not args.quiet and ray is None  # Ray: one overall bar
     model = str(checkpoint.absolute() if ray is not None else checkpoint)  # Ray: for any node
@@ -203,10 +219,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bf16 or fp32",
     )  # fmt: skip
     p.add_argument(
-        "--scale", type=float, nargs="+", default=[default(segment, "scale")], metavar="S",
-        help="resize frames by S before the network (masks keep the video's size; default 1); "
-        "several scales average their logits. Where people are small, S > 1 gives finer masks: "
-        "20 / R brings CRM discs of radius R to the paper's 20 px",
+        "--scale", nargs="+", default=[default(segment, "scale")], metavar="S",
+        help="resize frames by S before the network (masks keep the video's size); several "
+        "scales average their logits. Where people are small, S > 1 gives finer masks: 20 / R "
+        "brings CRM discs of radius R to the paper's 20 px. Default auto: 1 and 20 / R for a "
+        "model trained on labels of CRM radius R (as its checkpoint records), else 1",
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="redo videos whose folder exists")
     p.add_argument(

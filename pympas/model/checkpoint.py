@@ -88,6 +88,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike) -> MPAS
     cfg = ckpt["config"]
     model = MPASNet(cfg["arch"], sfa=cfg.get("sfa", True))
     load_weights(model, ckpt["model"], os.fspath(path), cfg["arch"])
+    model.crm_radius = ckpt.get("crm_radius")  # None in checkpoints that predate it
     return model.eval()
 
 

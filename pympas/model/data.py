@@ -77,6 +77,20 @@ def read_labelset(directory: str | os.PathLike) -> list[Sample]:
     return samples
 
 
+def crm_radius(labelsets: Sequence[str | os.PathLike]) -> float | None:
+    """The CRM disc radius (pixels) that every one of ``labelsets`` was made with
+    (``params.radius`` of its labels.json), or None when one does not record it or they
+    differ. A model trained on them is segmented at the matching scales by default
+    (:func:`pympas.segmentation.auto_scales`)."""
+    radii = set()
+    for d in labelsets:
+        r = read_meta(d)["params"].get("radius")
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0:
+            return None
+        radii.add(float(r))
+    return radii.pop() if len(radii) == 1 else None
+
+
 def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     """Decode a pair: image (H, W, 3) uint8 RGB and mask (H, W) uint8 in {0, 1}."""
     image = read_image(sample.image, cv2.IMREAD_COLOR)

@@ -54,6 +54,8 @@ class MPASNet(nn.Module):
         super().__init__()
         self.arch = arch
         self.sfa = sfa
+        #: CRM radius (px) of the training labels, from the checkpoint; None when unknown
+        self.crm_radius: float | None = None
         self.encoder = HRNet(arch)
         c = self.encoder.out_channels
         # psi: shared 1x1 conv C -> C + BN + ReLU, applied to both branches

@@ -8,9 +8,13 @@ import numpy as np
 from pympas.labelset import LabelSet, Particles
 
 
-def write_labelset(directory, n_frames: int = 4, size: tuple[int, int] = (48, 64), seed: int = 0):
+def write_labelset(
+    directory, n_frames: int = 4, size: tuple[int, int] = (48, 64), seed: int = 0,
+    params: dict | None = None,
+):  # fmt: skip
     """A label set whose masks mark a bright textured disc on a dark noisy background, so the
-    segmentation is learnable in a few steps. Returns the directory path."""
+    segmentation is learnable in a few steps; ``params`` are its recorded labelling parameters
+    (none by default). Returns the directory path."""
     h, w = size
     rng = np.random.default_rng(seed)
     frames, masks = [], []
@@ -27,7 +31,7 @@ def write_labelset(directory, n_frames: int = 4, size: tuple[int, int] = (48, 64
                      np.zeros(0, bool))  # fmt: skip
     labels = LabelSet(
         source="synthetic", frame_indices=np.arange(n_frames), frames=np.stack(frames),
-        masks=np.stack(masks), particles=[none] * n_frames, params={},
+        masks=np.stack(masks), particles=[none] * n_frames, params=params or {},
     )  # fmt: skip
     labels.save(directory, overwrite=True)
     return str(directory)
