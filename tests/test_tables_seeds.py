@@ -93,7 +93,12 @@ def test_cross_scene_ablations_are_compared_with_cross_scene_mpasnet(tables):
     lines = tables._targets({}, {}, {"CM+CRM": pseudo, "MPASNet": ref, "w/o SFA": same})
     assert any(x.startswith("- cross-scene, MPASNet - CM+CRM") and x.endswith("met") for x in lines)
     sfa = next(line for line in lines if line.startswith("- cross-scene, w/o SFA"))
-    assert "+0.0000" in sfa and sfa.endswith("no loss beyond noise")
+    assert "+0.0000" in sfa and sfa.endswith("no difference beyond noise")
+    half = tables.Row([_evaluation({"a": 2, "b": 2})] * 2)  # 0.5 on both seeds
+    full = tables.Row([_evaluation({"a": 4, "b": 4})] * 2)  # 1.0 on both seeds
+    lines = tables._targets({}, {}, {"CM+CRM": pseudo, "MPASNet": half, "w/o SFA": full})
+    (line,) = [x for x in lines if x.startswith("- cross-scene, w/o SFA")]
+    assert line.endswith("raises accuracy beyond noise")
 
 
 def test_an_unknown_cross_scene_variant_stops_the_tables_before_any_work(tables, tmp_path):
