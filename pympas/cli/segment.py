@@ -142,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     try:  # read once here, before any output: a bad model is one error, not one per video
         videos, bad = expand_inputs(args.videos, args.shard)
         loaded = _model(str(checkpoint), "cpu" if ray is not None else args.device)
-        if scale == AUTO and model_scales(loaded, AUTO) != (1.0,):
-            scales = ", ".join(f"{s:g}" for s in model_scales(loaded, AUTO))
+        chosen = model_scales(loaded, AUTO) if scale == AUTO else (1.0,)
+        if chosen != (1.0,):
+            scales = ", ".join(f"{s:g}" for s in chosen)
             print(f"segmenting at scales {scales}, logits averaged (the checkpoint's labels have "
                   f"CRM radius {loaded.crm_radius:g} px; --scale 1 for one pass)")  # fmt: skip
     except (ValueError, TypeError, OSError, RuntimeError, KeyError, ImportError) as exc:
