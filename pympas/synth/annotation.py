@@ -17,6 +17,11 @@ such regions with a fixed rule (fixed before any model was scored against it):
    (the dilation of ``S_b`` by the same disc).
 4. ``R = S | union of the pieces``; then every connected region of ``R`` is filled: all pixels
    inside its outer contour (8-connected) belong to it, so regions have no holes.
+
+A consequence of step 4: a crowd that encloses an empty area (the walkers of the ``ring``
+scene around its central square) is one region with that area inside it, as a labelme polygon
+drawn around the crowd would be. Nobody moves in that area, so no motion-based label marks it,
+and an appearance-based network has no person there to find either.
 """
 
 from __future__ import annotations
