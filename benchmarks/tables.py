@@ -29,6 +29,15 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
   same suite and pseudo-labels): cells are means over the seeds, the mIoU column adds the
   standard deviation, and a difference between two rows is called within seed noise when it
   is smaller than twice its standard error.
+- A diagnostic after each ground truth's tables, "beyond the motion prior": every all-scenes
+  network scored only on the pixels outside each test frame's own pseudo-label, where CM+CRM
+  scores 0 by construction (IoU per scene, mIoU, and the share of that crowd found). It shows
+  what the network adds to its pseudo-labels (standing people, a crowd too slow for the
+  particles); reported, not a target.
+- A second diagnostic, "under a change of appearance": the same networks on the test frames
+  turned grayscale, dimmed and colour-cast (``APPEARANCE``, within the range of the training
+  augmentation), the invariance L_AIR asks of the encoder (``--no-appearance`` skips it: three
+  more passes per network).
 
 Writes OUT/tables.md (markdown next to the paper's figures), OUT/tables.json and
 OUT/figures.html (Fig. 4 style: the middle test frame of each scene, its pseudo-label, every
@@ -138,6 +147,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "in --variants)",
     )  # fmt: skip
     p.add_argument("--no-cross", action="store_true", help="skip the cross-scene setting")
+    p.add_argument(
+        "--no-appearance", action="store_true",
+        help="skip the test frames under changes of appearance (3 more passes per network)",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -236,6 +249,39 @@ def _beyond_prior(
     return evaluate(outside, gt)
 
 
+def _grayscale(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> its luma (ITU-R BT.601 weights) in all three channels."""
+    y = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.clip(np.rint(y), 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def _dusk(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, contrast 0.7 about the frame's mean colour, then brightness 0.6."""
+    x = frame.astype(np.float32)
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    return np.clip(np.rint(0.6 * (mean + 0.7 * (x - mean))), 0, 255).astype(np.uint8)
+
+
+def _colour_cast(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, red x 1.25 and blue x 0.75 (a warm light), clipped."""
+    x = frame.astype(np.float32) * np.array([1.25, 1.0, 0.75], np.float32)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+# Changes of appearance of the test frames (fixed before any score under them), each within
+# the range the training augmentation covers (ColorJitter factors in [0.6, 1.4], grayscale).
+APPEARANCE = {"grayscale": _grayscale, "dusk": _dusk, "colour cast": _colour_cast}
+
+
+def _changed(held: dict[str, Any], scenes: list[str], change: Any) -> dict[str, Any]:
+    """The held-out LabelSets of ``scenes`` with every frame passed through ``change``."""
+    out = {}
+    for sc in scenes:
+        frames = np.stack([change(f) for f in held[sc].frames])
+        out[sc] = dataclasses.replace(held[sc], frames=frames)
+    return out
+
+
 def _middle(labels: Any) -> tuple[int, int]:
     """(position, frame index) of the middle frame of a LabelSet, the one figures.html shows."""
     i = len(labels) // 2
@@ -307,8 +353,14 @@ class Row:
 def compare(a: Row, b: Row) -> tuple[float, str]:
     """(mIoU of a minus mIoU of b, a word on it): "within seed noise" when the difference is
     under twice its standard error over the seeds (rows without a spread count as exact)."""
-    d = a.miou - b.miou
-    var = sum(r.sd**2 / len(r.runs) for r in (a, b) if not math.isnan(r.sd))
+    return _difference([ev.miou for ev in a.runs], [ev.miou for ev in b.runs])
+
+
+def _difference(a: list[float], b: list[float]) -> tuple[float, str]:
+    """(mean of a minus mean of b, a word on it), a and b one figure per seed: "within seed
+    noise" when the difference is under twice its standard error (one figure counts as exact)."""
+    d = float(np.mean(a) - np.mean(b))
+    var = sum(float(np.var(x, ddof=1)) / len(x) for x in (a, b) if len(x) > 1)
     if var > 0 and abs(d) < 2.0 * math.sqrt(var):
         return d, "within seed noise"
     return d, ""
@@ -332,30 +384,68 @@ def _recall(r: Row) -> float:
     return float(np.mean([np.mean(x) for x in per_run if x])) if any(per_run) else math.nan
 
 
+def _diagnostic_head(title: str, caption: str, head: list[str]) -> list[str]:
+    """Title, caption and column header of a diagnostic table (reported, not a target)."""
+    return [f"### {title}", "", f"{caption} A diagnostic, not a target.", "",
+            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+
+
+def _vs(d: float, word: str) -> str:
+    """A "vs MPASNet" cell: the signed difference and, if any, its word on seed noise."""
+    return f"{d:+.4f}" + (f" ({word})" if word else "")
+
+
 def _beyond_table(rows: dict[str, Row], scenes: list[str]) -> list[str]:
     """Where the motion prior is silent: each network scored outside the test frames' own
     pseudo-labels (:func:`_beyond_prior`). Reported, not judged."""
     if not rows:
         return []
-    head = ["method", *scenes, "mIoU", "recall", "vs MPASNet"]
-    lines = [
-        "### Beyond the motion prior (all scenes): the crowd the pseudo-labels miss",
-        "",
+    lines = _diagnostic_head(
+        "Beyond the motion prior (all scenes): the crowd the pseudo-labels miss",
         "Each network scored only on the pixels outside the test frame's own pseudo-label "
         "(CM+CRM scores 0 there by construction): IoU per scene, its mean, and the share of "
         "the ground-truth crowd outside the pseudo-labels that the network marks (recall). "
         "Standing people and the parts of a crowd that move too little for the particles "
-        "are found here only by appearance. A diagnostic, not a target.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+        "are found here only by appearance.",
+        ["method", *scenes, "mIoU", "recall", "vs MPASNet"],
+    )
     for name, r in rows.items():
+        vs = (
+            "—" if name == "MPASNet" or "MPASNet" not in rows else _vs(*compare(r, rows["MPASNet"]))
+        )
+        cells = [name, *(_fmt(r.iou(sc)) for sc in scenes), r.cell(), f"{_recall(r):.3f}", vs]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _appearance_table(rows: dict[str, dict[str, Row]]) -> list[str]:
+    """Each all-scenes network on the test frames as rendered and under each change of
+    :data:`APPEARANCE`; ``rows``: variant -> {"as rendered" or change name -> Row}. The mean
+    under change is taken per seed, over the changes. Reported, not judged."""
+    if not rows:
+        return []
+    lines = _diagnostic_head(
+        "Under a change of appearance (all scenes)",
+        "The same networks on the test frames turned grayscale, dimmed (contrast 0.7, then "
+        "brightness 0.6) and given a warm colour cast (red x 1.25, blue x 0.75), each within "
+        "the range of the training augmentation; the pseudo-labels are not recomputed. L_AIR "
+        "asks the encoder for exactly this invariance.",
+        ["method", "as rendered", *APPEARANCE, "mean under change", "vs MPASNet"],
+    )
+
+    def under_change(by: dict[str, Row]) -> list[float]:
+        per_change = [[ev.miou for ev in by[name].runs] for name in APPEARANCE]
+        return [float(x) for x in np.mean(per_change, axis=0)]
+
+    for name, by in rows.items():
+        mean = under_change(by)
+        cell = _fmt(float(np.mean(mean))) + (
+            f" ± {np.std(mean, ddof=1):.4f}" if len(mean) > 1 else ""
+        )
         vs = "—"
         if "MPASNet" in rows and name != "MPASNet":
-            d, word = compare(r, rows["MPASNet"])
-            vs = f"{d:+.4f}" + (f" ({word})" if word else "")
-        cells = [name, *(_fmt(r.iou(sc)) for sc in scenes), r.cell(), f"{_recall(r):.3f}", vs]
+            vs = _vs(*_difference(mean, under_change(rows["MPASNet"])))
+        cells = [name, *(by[c].cell() for c in ["as rendered", *APPEARANCE]), cell, vs]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -424,8 +514,7 @@ def _sections(
         air, sfa, loss = TABLE2_FLAGS[name]
         vs = "—"
         if "MPASNet" in t2 and name != "MPASNet":
-            d, word = compare(r, t2["MPASNet"])
-            vs = f"{d:+.4f}" + (f" ({word})" if word else "")
+            vs = _vs(*compare(r, t2["MPASNet"]))
         md.append(
             "| " + " | ".join([air, sfa, loss, name, r.cell(), vs, f"{r.coverage:.2f}"]) + " |"
         )
@@ -475,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     unscaled: dict[str, list[Evaluation]] = {kind: [] for kind in GROUND_TRUTHS}
     # ground truth -> variant -> one Evaluation per seed, outside the pseudo-labels (all scenes)
     beyond: dict[str, dict[str, list[Evaluation]]] = {kind: {} for kind in GROUND_TRUTHS}
+    # ground truth -> variant -> "as rendered" or change -> one Evaluation per seed (all scenes)
+    appearance: dict[str, dict[str, dict[str, list[Evaluation]]]] = {k: {} for k in GROUND_TRUTHS}
 
     def trained(setting: str, v: str, train_scenes: list[str], test: list[str]) -> dict[str, Row]:
         """One Row per ground truth: the network trained with every seed, scored on ``test``."""
@@ -484,8 +575,10 @@ def main(argv: list[str] | None = None) -> int:
                 out, setting, v, train_scenes, dataclasses.replace(s, seed=seed), device
             )
 
-            def predict(at: Any, net: Any = model) -> dict[str, dict[int, np.ndarray]]:
-                return {sc: predict_frames(net, held[sc], device, args.batch_size, at)
+            def predict(
+                at: Any, net: Any = model, sets: dict[str, Any] = held
+            ) -> dict[str, dict[int, np.ndarray]]:
+                return {sc: predict_frames(net, sets[sc], device, args.batch_size, at)
                         for sc in test}  # fmt: skip
 
             pred = predict(scales)
@@ -494,6 +587,15 @@ def main(argv: list[str] | None = None) -> int:
                 if setting == "all":
                     ev = _beyond_prior(held, suite, test, pred, kind)
                     beyond[kind].setdefault(v, []).append(ev)
+            if setting == "all" and not args.no_appearance:
+                for kind in GROUND_TRUTHS:
+                    by = appearance[kind].setdefault(v, {})
+                    by.setdefault("as rendered", []).append(runs[kind][-1])
+                for name, change in APPEARANCE.items():
+                    pred_c = predict(scales, sets=_changed(held, test, change))
+                    for kind in GROUND_TRUTHS:
+                        ev = _score(held, suite, test, pred_c, kind)
+                        appearance[kind][v].setdefault(name, []).append(ev)
             if setting == "all" and v == "MPASNet" and scales != (1.0,):
                 pred1 = predict(1.0)
                 for kind in GROUND_TRUTHS:
@@ -552,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
         md += [f"## Ground truth: {caption}", ""]
         md += _sections(all_scores[kind], cross_scores[kind], scenes, test_scenes)
         md += _beyond_table({v: Row(evs) for v, evs in beyond[kind].items()}, scenes)
+        md += _appearance_table(
+            {v: {c: Row(evs) for c, evs in by.items()} for v, by in appearance[kind].items()}
+        )
     text = "\n".join(md)
     write_text_atomic(out / "tables.md", text + "\n")
     doc = {
@@ -562,6 +667,10 @@ def main(argv: list[str] | None = None) -> int:
         "all_scenes": {g: {k: v.to_dict() for k, v in by.items()} for g, by in all_scores.items()},
         "beyond_prior": {
             g: {k: Row(evs).to_dict() for k, evs in by.items()} for g, by in beyond.items()
+        },
+        "appearance": {
+            g: {v: {c: Row(evs).to_dict() for c, evs in by.items()} for v, by in per.items()}
+            for g, per in appearance.items()
         },
         "cross_scene": {
             g: {k: v.to_dict() for k, v in by.items()} for g, by in cross_scores.items()

@@ -132,3 +132,49 @@ def test_beyond_prior_scores_only_the_crowd_outside_the_pseudo_labels(tables, tm
     lines = tables._beyond_table({"MPASNet": tables.Row([ev]), "w/o AIR": tables.Row([ev])}, ["s"])
     assert "| MPASNet | 0.5000 | 0.5000 | 0.667 | — |" in lines
     assert "| w/o AIR | 0.5000 | 0.5000 | 0.667 | +0.0000 |" in lines
+
+
+def test_appearance_changes_are_the_documented_colour_transforms(tables):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(40, 200, (6, 8, 3), dtype=np.uint8)
+    x = frame.astype(np.float64)
+    gray = tables._grayscale(frame)
+    luma = x @ [0.299, 0.587, 0.114]
+    assert gray.dtype == np.uint8 and gray.shape == frame.shape
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    assert np.abs(gray[..., 0] - luma).max() <= 0.5 + 1e-6
+    dusk = tables._dusk(frame).astype(np.float64)
+    mean = x.mean(axis=(0, 1))
+    assert np.allclose(dusk.mean(axis=(0, 1)), 0.6 * mean, atol=0.5)  # brightness 0.6
+    assert np.allclose(dusk - dusk.mean(axis=(0, 1)), 0.42 * (x - mean), atol=1.0)  # x 0.7 x 0.6
+    cast = tables._colour_cast(frame).astype(np.int64)
+    assert (cast[..., 1] == frame[..., 1]).all()
+    assert np.abs(cast[..., 0] - np.minimum(255, 1.25 * x[..., 0])).max() <= 0.5 + 1e-6
+    assert np.abs(cast[..., 2] - 0.75 * x[..., 2]).max() <= 0.5 + 1e-6
+    assert tables._colour_cast(np.full((1, 1, 3), 250, np.uint8))[0, 0, 0] == 255  # clipped
+
+
+def test_appearance_table_compares_the_mean_under_change_seed_by_seed(tables):
+    def row(*hits):  # one seed per entry, both scenes with the same hits
+        return tables.Row([_evaluation({"a": k, "b": k}) for k in hits])
+
+    names = ["as rendered", *tables.APPEARANCE]
+    assert names == ["as rendered", "grayscale", "dusk", "colour cast"]
+    robust = dict(zip(names, [row(4, 4), row(4, 4), row(4, 4), row(4, 4)], strict=True))
+    fragile = dict(zip(names, [row(4, 4), row(4, 4), row(0, 0), row(1, 2)], strict=True))
+    lines = tables._appearance_table({"MPASNet": robust, "w/o AIR": fragile})
+    assert "| MPASNet | 1.0000 ± 0.0000 | 1.0000 ± 0.0000 | 1.0000 ± 0.0000 | 1.0000 ± 0.0000 | " \
+        "1.0000 ± 0.0000 | — |" in lines  # fmt: skip
+    # w/o AIR per seed: (1 + 0 + 0.25) / 3 and (1 + 0 + 0.5) / 3
+    per_seed = [1.25 / 3, 1.5 / 3]
+    mean, sd = np.mean(per_seed), np.std(per_seed, ddof=1)
+    expected = f"| {mean:.4f} ± {sd:.4f} | {mean - 1:+.4f} |"
+    assert any(line.startswith("| w/o AIR |") and line.endswith(expected) for line in lines)
+    assert tables._appearance_table({}) == []
+
+
+def test_difference_within_noise_needs_a_spread(tables):
+    assert tables._difference([0.5, 0.7], [0.6, 0.6]) == (pytest.approx(0.0), "within seed noise")
+    d, word = tables._difference([0.9, 0.91], [0.5, 0.51])
+    assert d == pytest.approx(0.4) and word == ""
+    assert tables._difference([0.7], [0.5]) == (pytest.approx(0.2), "")
