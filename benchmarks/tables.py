@@ -224,29 +224,31 @@ def _train(
     return load_model(run / LAST, device=device), time.perf_counter() - t0
 
 
-def _score(
-    held: dict[str, Any], suite: Path, scenes: list[str], pred: dict | None, kind: str
-) -> Evaluation:
-    gt = {sc: read_gt(suite / sc, held[sc].frame_indices, kind) for sc in scenes}
+def _ground_truths(held: dict[str, Any], suite: Path) -> dict[str, dict[str, dict]]:
+    """Ground truth -> scene -> test frame index -> (H, W) bool mask, read once."""
+    return {kind: {sc: read_gt(suite / sc, labels.frame_indices, kind)
+                   for sc, labels in held.items()} for kind in GROUND_TRUTHS}  # fmt: skip
+
+
+def _score(held: dict[str, Any], gt: dict, scenes: list[str], pred: dict | None) -> Evaluation:
+    """Per-scene IoU of ``pred`` (scene -> frame -> mask; None: the test frames' own
+    pseudo-labels, CM+CRM) against ``gt`` (scene -> frame -> mask) on ``scenes``."""
     if pred is None:  # CM+CRM: the pseudo-labels of the test frames
         pred = {sc: held[sc].masks_by_frame() for sc in scenes}
-    return evaluate(pred, gt)
+    return evaluate(pred, {sc: gt[sc] for sc in scenes})
 
 
-def _beyond_prior(
-    held: dict[str, Any], suite: Path, scenes: list[str], pred: dict, kind: str
-) -> Evaluation:
+def _beyond_prior(held: dict[str, Any], gt: dict, scenes: list[str], pred: dict) -> Evaluation:
     """The network's masks scored only where the motion prior is silent: on each test frame, the
     pixels outside the frame's own pseudo-label P, ``IoU = sum |N & G & ~P| / sum |(N | G) & ~P|``
     per scene (N the network's mask, G the ground truth); ``intersection / gt_pixels`` is the
     share of the crowd that the pseudo-labels miss and the network finds."""
-    gt, outside = {}, {}
+    gt_out, outside = {}, {}
     for sc in scenes:
         prior = held[sc].masks_by_frame()
-        g = read_gt(suite / sc, held[sc].frame_indices, kind)
-        gt[sc] = {f: g[f] & ~prior[f] for f in g}
-        outside[sc] = {f: pred[sc][f] & ~prior[f] for f in g}
-    return evaluate(outside, gt)
+        gt_out[sc] = {f: g & ~prior[f] for f, g in gt[sc].items()}
+        outside[sc] = {f: pred[sc][f] & ~prior[f] for f in gt[sc]}
+    return evaluate(outside, gt_out)
 
 
 def _grayscale(frame: np.ndarray) -> np.ndarray:
@@ -556,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     suite = _suite(args, out)
     held = _labels(suite, out, args.stride, w)
+    gts = _ground_truths(held, suite)
     scenes = list(SCENES)
     timings: dict[str, float] = {}
 
@@ -564,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     unscaled: dict[str, list[Evaluation]] = {kind: [] for kind in GROUND_TRUTHS}
     # ground truth -> variant -> one Evaluation per seed, outside the pseudo-labels (all scenes)
     beyond: dict[str, dict[str, list[Evaluation]]] = {kind: {} for kind in GROUND_TRUTHS}
-    # ground truth -> variant -> "as rendered" or change -> one Evaluation per seed (all scenes)
+    # ground truth -> variant -> change of appearance -> one Evaluation per seed (all scenes)
     appearance: dict[str, dict[str, dict[str, list[Evaluation]]]] = {k: {} for k in GROUND_TRUTHS}
 
     def trained(setting: str, v: str, train_scenes: list[str], test: list[str]) -> dict[str, Row]:
@@ -583,23 +586,20 @@ def main(argv: list[str] | None = None) -> int:
 
             pred = predict(scales)
             for kind in GROUND_TRUTHS:
-                runs[kind].append(_score(held, suite, test, pred, kind))
+                runs[kind].append(_score(held, gts[kind], test, pred))
                 if setting == "all":
-                    ev = _beyond_prior(held, suite, test, pred, kind)
+                    ev = _beyond_prior(held, gts[kind], test, pred)
                     beyond[kind].setdefault(v, []).append(ev)
             if setting == "all" and not args.no_appearance:
-                for kind in GROUND_TRUTHS:
-                    by = appearance[kind].setdefault(v, {})
-                    by.setdefault("as rendered", []).append(runs[kind][-1])
                 for name, change in APPEARANCE.items():
                     pred_c = predict(scales, sets=_changed(held, test, change))
                     for kind in GROUND_TRUTHS:
-                        ev = _score(held, suite, test, pred_c, kind)
-                        appearance[kind][v].setdefault(name, []).append(ev)
+                        ev = _score(held, gts[kind], test, pred_c)
+                        appearance[kind].setdefault(v, {}).setdefault(name, []).append(ev)
             if setting == "all" and v == "MPASNet" and scales != (1.0,):
                 pred1 = predict(1.0)
                 for kind in GROUND_TRUTHS:
-                    unscaled[kind].append(_score(held, suite, test, pred1, kind))
+                    unscaled[kind].append(_score(held, gts[kind], test, pred1))
             if setting == "all" and seed == seeds[0]:
                 shown[v] = {sc: pred[sc][_middle(held[sc])[1]] for sc in test}
             got = ", ".join(f"{k} {r[-1].miou:.4f}" for k, r in runs.items())
@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         return {kind: Row(r) for kind, r in runs.items()}
 
     def pseudo_labels(test: list[str]) -> dict[str, Row]:
-        return {kind: Row([_score(held, suite, test, None, kind)]) for kind in GROUND_TRUTHS}
+        return {kind: Row([_score(held, gts[kind], test, None)]) for kind in GROUND_TRUTHS}
 
     # ground truth -> method -> Row
     all_scores: dict[str, dict[str, Row]] = {k: {} for k in GROUND_TRUTHS}
@@ -654,9 +654,10 @@ def main(argv: list[str] | None = None) -> int:
         md += [f"## Ground truth: {caption}", ""]
         md += _sections(all_scores[kind], cross_scores[kind], scenes, test_scenes)
         md += _beyond_table({v: Row(evs) for v, evs in beyond[kind].items()}, scenes)
-        md += _appearance_table(
-            {v: {c: Row(evs) for c, evs in by.items()} for v, by in appearance[kind].items()}
-        )
+        md += _appearance_table({
+            v: {"as rendered": all_scores[kind][v], **{c: Row(evs) for c, evs in by.items()}}
+            for v, by in appearance[kind].items()
+        })  # fmt: skip
     text = "\n".join(md)
     write_text_atomic(out / "tables.md", text + "\n")
     doc = {

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
 import numpy as np
 import pytest
 
@@ -110,24 +109,24 @@ def test_an_unknown_cross_scene_variant_stops_the_tables_before_any_work(tables,
     assert not (tmp_path / "t").exists()
 
 
-def test_beyond_prior_scores_only_the_crowd_outside_the_pseudo_labels(tables, tmp_path):
+def test_beyond_prior_scores_only_the_crowd_outside_the_pseudo_labels(tables):
     gt = np.zeros((1, 10), bool)
     gt[0, :6] = True  # crowd at 0..5
     prior = np.zeros((1, 10), bool)
     prior[0, :3] = True  # the pseudo-label covers 0..2
     net = np.zeros((1, 10), bool)
     net[0, [0, 1, 3, 4, 8]] = True  # two pixels inside the prior, 3 and 4 found, 8 false
-    (tmp_path / "s" / "gt").mkdir(parents=True)
-    assert cv2.imwrite(str(tmp_path / "s" / "gt" / "000007.png"), gt.astype(np.uint8) * 255)
-    held = {"s": SimpleNamespace(frame_indices=np.array([7]), masks_by_frame=lambda: {7: prior})}
+    held = {"s": SimpleNamespace(masks_by_frame=lambda: {7: prior})}
+    gts = {"s": {7: gt}}
 
-    ev = tables._beyond_prior(held, tmp_path, ["s"], {"s": {7: net}}, "exact")
+    ev = tables._beyond_prior(held, gts, ["s"], {"s": {7: net}})
     # outside the prior: ground truth {3, 4, 5}, network {3, 4, 8}
     assert (ev["s"].intersection, ev["s"].union, ev["s"].gt_pixels) == (2, 4, 3)
     assert ev.miou == pytest.approx(0.5)
     assert tables._recall(tables.Row([ev])) == pytest.approx(2 / 3)
     # the pseudo-labels themselves find nothing there
-    assert tables._beyond_prior(held, tmp_path, ["s"], {"s": {7: prior}}, "exact").miou == 0.0
+    assert tables._beyond_prior(held, gts, ["s"], {"s": {7: prior}}).miou == 0.0
+    assert tables._score(held, gts, ["s"], None).miou == pytest.approx(3 / 6)  # CM+CRM itself
 
     lines = tables._beyond_table({"MPASNet": tables.Row([ev]), "w/o AIR": tables.Row([ev])}, ["s"])
     assert "| MPASNet | 0.5000 | 0.5000 | 0.667 | — |" in lines
