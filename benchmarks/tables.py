@@ -559,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     suite = _suite(args, out)
     held = _labels(suite, out, args.stride, w)
     gts = _ground_truths(held, suite)
+    # change of appearance -> the held-out LabelSets under it, made once
+    changed = {} if args.no_appearance else {
+        name: _changed(held, list(held), change) for name, change in APPEARANCE.items()
+    }  # fmt: skip
     scenes = list(SCENES)
     timings: dict[str, float] = {}
 
@@ -591,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
                     ev = _beyond_prior(held, gts[kind], test, pred)
                     beyond[kind].setdefault(v, []).append(ev)
             if setting == "all" and not args.no_appearance:
-                for name, change in APPEARANCE.items():
-                    pred_c = predict(scales, sets=_changed(held, test, change))
+                for name, sets in changed.items():
+                    pred_c = predict(scales, sets=sets)
                     for kind in GROUND_TRUTHS:
                         ev = _score(held, gts[kind], test, pred_c)
                         appearance[kind].setdefault(v, {}).setdefault(name, []).append(ev)
