@@ -412,9 +412,9 @@ def _beyond_table(rows: dict[str, Row], scenes: list[str]) -> list[str]:
         ["method", *scenes, "mIoU", "recall", "vs MPASNet"],
     )
     for name, r in rows.items():
-        vs = (
-            "—" if name == "MPASNet" or "MPASNet" not in rows else _vs(*compare(r, rows["MPASNet"]))
-        )
+        vs = "—"
+        if "MPASNet" in rows and name != "MPASNet":
+            vs = _vs(*compare(r, rows["MPASNet"]))
         cells = [name, *(_fmt(r.iou(sc)) for sc in scenes), r.cell(), f"{_recall(r):.3f}", vs]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
