@@ -7,10 +7,21 @@ mark (``pytest -m cuda`` selects every GPU test) and is skipped, naming the reas
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from helpers.devices import DEVICES, cuda_unavailable_reason
 from helpers.disks import mount_small_disk, unmount
 from helpers.labelsets import write_labelset
+
+
+def pytest_configure(config) -> None:
+    """Give the tests Ctrl-C as a terminal gives it. A shell that runs a job in the background
+    (``nohup``, ``cmd &`` in a script, some CI runners) starts it with SIGINT ignored, children
+    inherit that, and the tests that send Ctrl-C to a ``pympas`` process would then see it run
+    on. A Python handler here is reset to the default action in every child at exec."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=DEVICES, scope="session")
