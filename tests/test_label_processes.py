@@ -110,7 +110,11 @@ def test_a_worker_that_dies_on_every_try_fails_only_its_video(tmp_path, monkeypa
             pass
 
     results = label_cli._run_parallel(jobs, 2, Bar())
-    assert results[0] == ("v0", "ok", "fine") and results[2] == ("v2", "ok", "fine")
+    # v0 and v2 keep their own result; when v1's death broke the pool before a sibling's result
+    # came back, that sibling was labelled again and says so (the timing decides which)
+    again = "fine (labelled again after a worker process died)"
+    for i in (0, 2):
+        assert results[i][:2] == (f"v{i}", "ok") and results[i][2] in ("fine", again)
     assert results[1][:2] == ("v1", "failed")
     assert "died, also when it was labelled alone" in results[1][2]
 
