@@ -14,9 +14,10 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
 - Table 2 (ablation, all scenes): MPASNet without L_AIR, without SFA, without both (= MPASNet*),
   with cross entropy instead of Dice, and two rows of the paper's equations taken literally:
   Eq. 6 divided by W'H', and L_AIR on raw features (Eq. 7 as printed; MPASNet itself uses
-  L_AIR on standardised channels, see ``pympas.model.losses.air_loss``), and L_SEG on every CRM
-  pixel (``bg_ignore=0``, the paper's form; MPASNet ignores the CRM pixels that show the
-  stationary background, see ``pympas.background``).
+  L_AIR on standardised channels, see ``pympas.model.losses.air_loss``), L_SEG on every CRM
+  pixel (``bg_ignore=0``, the paper's form; MPASNet labels the CRM pixels that show the
+  stationary background as background, see ``pympas.background``), and L_SEG leaving those
+  pixels out (``bg_label="ignore"``, pympas' default before 2026-12-07).
 - Cross-scene: CM+CRM, MPASNet* and MPASNet (``--cross-variants`` adds ablations) trained on
   four scenes and tested on the two unseen ones (``--test-scenes``, fixed a priori: ring and
   plaza).
@@ -95,6 +96,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "literal Eq. 6 Dice": {"loss": "dice-literal"},
     "raw-feature AIR": {"air_mode": "raw"},
     "every CRM pixel crowd": {"bg_ignore": 0.0},
+    "CRM floor ignored": {"bg_label": "ignore"},
 }
 TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "MPASNet": ("yes", "yes", "Dice"),
@@ -104,7 +106,8 @@ TABLE2_FLAGS = {  # variant -> (AIR, SFA, L_SEG)
     "CE instead of Dice": ("yes", "yes", "CE"),
     "literal Eq. 6 Dice": ("yes", "yes", "Dice / (W'H')"),
     "raw-feature AIR": ("raw Eq. 7", "yes", "Dice"),
-    "every CRM pixel crowd": ("yes", "yes", "Dice, stationary background not ignored (paper)"),
+    "every CRM pixel crowd": ("yes", "yes", "Dice, every CRM pixel crowd (paper)"),
+    "CRM floor ignored": ("yes", "yes", "Dice, CRM pixels showing the background ignored"),
     SCALE1: ("yes", "yes", "Dice; MPASNet's runs segmented at the label sets' resolution"),
 }
 CROSS_VARIANTS = ("MPASNet*", "MPASNet")
@@ -201,6 +204,29 @@ def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
     return held
 
 
+#: settings a reused run may differ in: where and how it ran, not what it learned
+_RUN_ONLY = ("out", "labelsets", "device", "amp", "progress", "num_workers", "resume",
+             "save_every", "log_every", "ddp_timeout")  # fmt: skip
+
+
+def _check_reused(run: Path, cfg: Any) -> None:
+    """SystemExit naming the run and the setting when a finished run was trained otherwise than
+    ``cfg`` asks (an OUT written by an older pympas or other options)."""
+    from pympas.train import saved_config
+
+    path = run / "config.json"
+    try:
+        saved = saved_config(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot read the finished run's config ({exc})") from exc
+    for f in dataclasses.fields(cfg):
+        if f.name not in _RUN_ONLY and saved.get(f.name) != getattr(cfg, f.name):
+            raise SystemExit(
+                f"{run}: this finished run was trained with {f.name}={saved.get(f.name)!r}, "
+                f"the benchmark asks {getattr(cfg, f.name)!r}; remove it or use another -o"
+            )
+
+
 def _train(
     out: Path, setting: str, variant: str, scenes: list[str], s: ExperimentSettings, device: str
 ) -> tuple[Any, float]:
@@ -210,7 +236,10 @@ def _train(
     run = out / "runs" / setting / variant.replace("/", "").replace(" ", "_").replace("*", "-star")
     run = run / f"seed{s.seed}"
     t0 = time.perf_counter()
+    cfg = train_config([str(out / "labels" / sc) for sc in scenes], run, s, device,
+                       **VARIANTS[variant])  # fmt: skip
     if (run / LAST).is_file():
+        _check_reused(run, cfg)
         print(f"reusing the finished run {run}", flush=True)
     else:
         if run.exists():
@@ -219,8 +248,7 @@ def _train(
             shutil.rmtree(run)
         print(f"training {setting}/{variant} on {len(scenes)} scenes ({s.steps} steps, "
               f"seed {s.seed})", flush=True)  # fmt: skip
-        labelsets = [str(out / "labels" / sc) for sc in scenes]
-        train(train_config(labelsets, run, s, device, **VARIANTS[variant]))
+        train(cfg)
     return load_model(run / LAST, device=device), time.perf_counter() - t0
 
 

@@ -4,12 +4,13 @@ MPASNet's pseudo-masks are discs (CRM): around each walker they also cover the f
 network then learns as crowd. The method's own premise, a fixed camera, gives a second motion
 prior that says which of those pixels are floor: the per-pixel temporal median of frames spread
 over the video is the stationary background, and a disc pixel whose colour lies within ``tau``
-of it shows the background, not a moving person. Training ignores such pixels in L_SEG (they are
-neither crowd nor background for the loss); every other pixel keeps its CRM label. With
-``tau = 0`` nothing is ignored: the paper's form, every CRM pixel is crowd.
+of it shows the background, not a moving person. Training labels such pixels background
+(``bg_label="background"``, the default) or leaves them out of L_SEG (``"ignore"``: neither
+crowd nor background for the loss); every other pixel keeps its CRM label. With ``tau = 0``
+nothing changes: the paper's form, every CRM pixel is crowd.
 
-:func:`stationary_background` estimates the background; :func:`ignore_background` marks the
-CRM pixels that show it with :data:`IGNORE`.
+:func:`stationary_background` estimates the background; :func:`ignore_background` relabels the
+CRM pixels that show it (:data:`IGNORE` by default, or 0).
 
 >>> import numpy as np
 >>> frames = [np.full((2, 3, 3), v, np.uint8) for v in (10, 10, 200, 12, 10)]
@@ -19,6 +20,8 @@ CRM pixels that show it with :data:`IGNORE`.
 >>> frame = np.full((2, 3, 3), 10, np.uint8); frame[0, 0] = 90
 >>> ignore_background(frame, mask, stationary_background(frames), tau=20.0).tolist()
 [[1, 255, 0], [0, 0, 0]]
+>>> ignore_background(frame, mask, stationary_background(frames), 20.0, value=0).tolist()
+[[1, 0, 0], [0, 0, 0]]
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ import numpy as np
 
 __all__ = [
     "BG_IGNORE",
+    "BG_LABEL",
+    "BG_LABELS",
     "IGNORE",
     "MIN_FRAMES",
+    "bg_value",
     "frame_picks",
     "ignore_background",
     "stationary_background",
@@ -41,10 +47,26 @@ IGNORE = 255
 #: default colour distance (RGB, 0..255 per channel): chosen on validation scenes (seeds 100 and
 #: 101, never the test seeds); 0 is the paper's form
 BG_IGNORE = 20.0
+#: what L_SEG is told of a CRM pixel that shows the stationary background: "background" (label 0)
+#: or "ignore" (label :data:`IGNORE`, left out of the loss)
+BG_LABELS = ("background", "ignore")
+#: default: chosen on validation demos (seeds 100-102, never the test seeds); see the CHANGELOG
+BG_LABEL = "background"
 #: fewer frames than this give no usable median (a person who stands in half of them is in it)
 MIN_FRAMES = 5
 #: at most this many frames, evenly spaced, enter the median (memory, time)
 MAX_FRAMES = 64
+
+
+def bg_value(bg_label: str) -> int:
+    """The label value of ``bg_label`` (one of :data:`BG_LABELS`): 0 or :data:`IGNORE`.
+
+    >>> bg_value("background"), bg_value("ignore")
+    (0, 255)
+    """
+    if bg_label not in BG_LABELS:
+        raise ValueError(f"bg_label must be one of {list(BG_LABELS)}, got {bg_label!r}")
+    return 0 if bg_label == "background" else IGNORE
 
 
 def frame_picks(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
@@ -79,19 +101,26 @@ def stationary_background(frames: Sequence[np.ndarray], max_frames: int = MAX_FR
 
 
 def ignore_background(
-    frame: np.ndarray, mask: np.ndarray, background: np.ndarray, tau: float = BG_IGNORE
+    frame: np.ndarray,
+    mask: np.ndarray,
+    background: np.ndarray,
+    tau: float = BG_IGNORE,
+    value: int = IGNORE,
 ) -> np.ndarray:
-    """Mark the CRM pixels that show the stationary background as :data:`IGNORE`.
+    """Relabel the CRM pixels that show the stationary background: :data:`IGNORE` (left out of
+    L_SEG) or, with ``value=0``, background.
 
     Args:
         frame: (H, W, 3) uint8, in the channel order of ``background``.
         mask: (H, W) CRM pseudo-mask, nonzero = crowd.
         background: (H, W, 3) uint8 from :func:`stationary_background`.
         tau: a crowd pixel whose colour is within this Euclidean distance of the background
-            is ignored; 0 ignores nothing (the paper's form).
+            is relabelled; 0 relabels nothing (the paper's form).
+        value: their label, :data:`IGNORE` or 0.
 
     Returns:
-        (H, W) uint8 label: 0 background, 1 crowd, :data:`IGNORE` crowd pixel showing background.
+        (H, W) uint8 label: 0 background, 1 crowd, ``value`` where a CRM pixel shows the
+        background.
     """
     if frame.shape != background.shape or frame.shape[:2] != mask.shape:
         raise ValueError(
@@ -99,9 +128,11 @@ def ignore_background(
         )
     if tau < 0:
         raise ValueError(f"tau must be >= 0, got {tau}")
+    if value not in (0, IGNORE):
+        raise ValueError(f"value must be 0 or {IGNORE}, got {value}")
     label = (mask != 0).astype(np.uint8)
     if tau > 0:
         diff = frame.astype(np.float32) - background.astype(np.float32)
         still = np.einsum("hwc,hwc->hw", diff, diff) <= tau * tau  # |I - B| <= tau
-        label[(label == 1) & still] = IGNORE
+        label[(label == 1) & still] = value
     return label

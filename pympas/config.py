@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pympas.background import BG_IGNORE
+from pympas.background import BG_IGNORE, BG_LABEL, BG_LABELS
 
 #: HRNetV2 architectures (``pympas.model.hrnet.CONFIGS`` holds their definitions)
 ARCHS = ("w18-small", "w18", "w32", "w48")
@@ -42,7 +42,8 @@ class TrainConfig:
     Loss: ``w_air * L_AIR + w_seg * L_SEG``; ``air``/``sfa``/``siamese`` switch the paper's
     ablations (``siamese=False`` is MPASNet*: no augmented branch at all). ``bg_ignore``: CRM
     pixels whose colour is within that distance of their label set's stationary background are
-    ignored by L_SEG (:mod:`pympas.background`); 0 is the paper's form (every CRM pixel is crowd).
+    labelled background (``bg_label="background"``) or left out of L_SEG (``"ignore"``)
+    (:mod:`pympas.background`); 0 is the paper's form (every CRM pixel is crowd).
     """
 
     labelsets: list[str] = field(default_factory=list)
@@ -63,6 +64,7 @@ class TrainConfig:
     loss: str = "dice"
     init: str = "kaiming"
     bg_ignore: float = BG_IGNORE
+    bg_label: str = BG_LABEL
     w_air: float = 1.0
     w_seg: float = 1.0
     lr: float = 0.02
@@ -107,6 +109,8 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if not cfg.bg_ignore >= 0:
         raise ValueError(f"bg_ignore must be >= 0 (0: the paper's form), got {cfg.bg_ignore}")
+    if cfg.bg_label not in BG_LABELS:
+        raise ValueError(f"bg_label must be one of {list(BG_LABELS)}, got {cfg.bg_label!r}")
     if cfg.air_mode not in AIR_MODES:
         raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
     for name in ("steps", "batch_size", "crop", "save_every", "log_every"):

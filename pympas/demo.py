@@ -153,8 +153,9 @@ def run_demo(
     write_text_atomic(out / "scores.json", json.dumps(doc, indent=2) + "\n")
     report = out / "report.html"
     report_html = _report_html(
-        out, settings, held_out, scores, timings, dev, backgrounds, config.bg_ignore
-    )
+        out, settings, held_out, scores, timings, dev, backgrounds, config.bg_ignore,
+        config.bg_label,
+    )  # fmt: skip
     write_text_atomic(report, report_html)
     for kind, by in scores.items():
         for name, ev in by.items():
@@ -188,6 +189,7 @@ def _report_html(
     device: str,
     backgrounds: dict[str, np.ndarray],
     bg_ignore: float,
+    bg_label: str,
 ) -> str:
     from pympas import __version__
     from pympas.evaluation import PAPER_TABLE1_MIOU
@@ -198,7 +200,7 @@ def _report_html(
         '<p class="note">Everything below was generated, labelled, trained and measured by '
         f"<code>pympas demo</code> (pympas {__version__}) on {html_escape(platform.node())} "
         f"({device}, {os.cpu_count()} CPU cores). No ground truth was used for training.</p>",
-        _bg_note(bg_ignore),
+        _bg_note(bg_ignore, bg_label),
         "<h2>Fig. 4-style results</h2>",
     ]
     for scene, labels in labelsets.items():
@@ -212,7 +214,8 @@ def _report_html(
         parts.append(f"<h3>{html_escape(scene)}, frame {idx}</h3>")
         preds = [("MPASNet prediction", pred)]
         bg = backgrounds.get(scene)
-        parts.append(fig4_strip(labels, i, preds, gts, min(240, s.height), bg, bg_ignore))
+        parts.append(fig4_strip(labels, i, preds, gts, min(240, s.height), bg, bg_ignore,
+                                bg_label))  # fmt: skip
     names = list(labelsets)
     header = ["method", *names, "mIoU", "paper mIoU"]
     for kind, by in scores.items():
@@ -258,14 +261,15 @@ def _scales_text(scales: tuple[float, ...]) -> str:
     return " and ".join(f"{x:g}" for x in scales)
 
 
-def _bg_note(bg_ignore: float) -> str:
+def _bg_note(bg_ignore: float, bg_label: str) -> str:
     """The report's sentence on what L_SEG was trained on."""
     if bg_ignore <= 0:
         return '<p class="note">L_SEG was trained on every CM+CRM pixel (the paper\'s form).</p>'
+    told = "ignored, shown grey in" if bg_label == "ignore" else "labelled background, as shown in"
     return (
-        '<p class="note">L_SEG ignored the CM+CRM pixels whose colour lies within '
+        '<p class="note">L_SEG saw the CM+CRM pixels whose colour lies within '
         f"{bg_ignore:g} of the stationary background (the per-pixel median of the training "
-        'frames; the camera is fixed), shown grey in the "L_SEG target" panel; every other '
+        f'frames; the camera is fixed) {told} the "L_SEG target" panel; every other '
         "pixel kept its CM+CRM label (<code>pympas train --bg-ignore 0</code> is the paper's "
         "form).</p>"
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pympas.background import BG_LABEL
 from pympas.config import TrainConfig
 from pympas.crm import RADIUS
 from pympas.files import read_mask
@@ -140,20 +141,26 @@ def fig4_strip(
     height: int,
     background: np.ndarray | None = None,
     bg_ignore: float = 0.0,
+    bg_label: str = BG_LABEL,
 ) -> str:
     """A Fig. 4-style strip of the i-th frame of a LabelSet: the frame, its motion particles,
     the CM+CRM pseudo-label, with a ``background`` (H, W, 3) and ``bg_ignore`` > 0 the label
-    L_SEG sees (grey: CRM pixels that show the stationary background, ignored), each
-    (caption, (H, W) bool mask) prediction, then each (caption, (H, W) bool mask) ground truth."""
-    from pympas.background import ignore_background
+    L_SEG sees (the CRM pixels that show the stationary background made background, or with
+    ``bg_label="ignore"`` grey: ignored), each (caption, (H, W) bool mask) prediction, then each
+    (caption, (H, W) bool mask) ground truth."""
+    from pympas.background import bg_value, ignore_background
     from pympas.draw import overlay_label, overlay_mask
     from pympas.report import image_strip
 
     frame = labels.frames[i]
     target = []
     if background is not None and bg_ignore > 0:
-        label = ignore_background(frame, labels.masks[i], background, bg_ignore)
-        caption = "L_SEG target (grey: shows the background, ignored)"
+        label = ignore_background(frame, labels.masks[i], background, bg_ignore, bg_value(bg_label))
+        caption = (
+            "L_SEG target (grey: shows the background, ignored)"
+            if bg_label == "ignore"
+            else "L_SEG target (CRM pixels that show the background made background)"
+        )
         target = [(caption, overlay_label(frame, label))]
     return image_strip(
         [

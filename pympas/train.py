@@ -82,6 +82,20 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- training
 
 
+_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def saved_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored config (config.json, a checkpoint's ``config``) with the settings it was
+    trained with where it predates them."""
+    saved = dict(config)
+    saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
+    saved.setdefault("init", "torch")  # ... and before init existed, PyTorch's defaults
+    saved.setdefault("bg_ignore", 0.0)  # ... and before bg_ignore existed, every CRM pixel
+    saved.setdefault("bg_label", "ignore")  # ... and before bg_label existed, floor ignored
+    return saved
+
+
 def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]:
     path = cfg.resume
     if path in ("last", "") or (path is not None and os.path.isdir(path)):
@@ -92,12 +106,8 @@ def _resolve_resume(cfg: TrainConfig) -> tuple[TrainConfig, dict[str, Any], str]
             f"{path}: cannot be resumed, it has no optimizer state (a checkpoint stripped for "
             "inference?); start a new run instead"
         )
-    saved = dict(ckpt["config"])
-    saved.setdefault("air_mode", "raw")  # runs saved before air_mode existed used raw Eq. 7
-    saved.setdefault("init", "torch")  # ... and before init existed, PyTorch's defaults
-    saved.setdefault("bg_ignore", 0.0)  # ... and before bg_ignore existed, every CRM pixel
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    merged = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    saved = saved_config(ckpt["config"])
+    merged = TrainConfig(**{k: v for k, v in saved.items() if k in _FIELDS})
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         given = getattr(cfg, f.name)
@@ -207,6 +217,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, rank: int, world: int, device: t
         cfg.labelsets,
         GeometryParams(cfg.crop, cfg.scale_min, cfg.scale_max, cfg.flip_p),
         bg_ignore=cfg.bg_ignore,
+        bg_label=cfg.bg_label,
     )
     photometric = Photometric(
         PhotometricParams(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, cfg.grayscale_p)

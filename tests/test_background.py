@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pympas.background import IGNORE, MIN_FRAMES, ignore_background, stationary_background
+from pympas.background import (
+    IGNORE,
+    MIN_FRAMES,
+    bg_value,
+    ignore_background,
+    stationary_background,
+)
 
 
 def _walker_frames(n: int = 9, h: int = 24, w: int = 40) -> tuple[list[np.ndarray], np.ndarray]:
@@ -51,6 +57,25 @@ def test_crm_pixels_that_show_the_floor_are_ignored_and_the_person_stays_crowd()
     ring[10:14, 18:22] = False
     assert (label[ring] == IGNORE).all()  # the floor inside the disc
     assert (label[disc == 0] == 0).all()  # outside the disc nothing changes
+
+
+def test_crm_pixels_that_show_the_floor_can_be_made_background_instead_of_ignored():
+    frames, _ = _walker_frames()
+    disc = np.zeros(frames[4].shape[:2], np.uint8)
+    disc[6:18, 14:26] = 1
+    label = ignore_background(frames[4], disc, stationary_background(frames), 20.0, value=0)
+    assert (label[10:14, 18:22] == 1).all()  # the person stays crowd
+    expected = np.zeros_like(disc)
+    expected[10:14, 18:22] = 1
+    assert np.array_equal(label, expected)  # the floor inside the disc is background
+    with pytest.raises(ValueError, match="value must be 0 or 255"):
+        ignore_background(frames[4], disc, stationary_background(frames), 20.0, value=1)
+
+
+def test_bg_label_names_map_to_label_values_and_unknown_names_are_refused():
+    assert (bg_value("background"), bg_value("ignore")) == (0, IGNORE)
+    with pytest.raises(ValueError, match="bg_label must be one of"):
+        bg_value("floor")
 
 
 def test_tau_zero_keeps_every_crm_pixel_as_crowd_the_papers_form():
@@ -98,7 +123,7 @@ def test_the_dataset_marks_floor_pixels_of_crm_masks_as_ignored(tmp_path):
     from pympas.model.data import LabelSetDataset
 
     ls = _walker_labelset(tmp_path / "ls")
-    _, y = LabelSetDataset([ls], bg_ignore=20.0)[4]
+    _, y = LabelSetDataset([ls], bg_ignore=20.0, bg_label="ignore")[4]
     assert set(np.unique(y.numpy()).tolist()) == {0.0, 1.0, float(IGNORE)}
     assert (y[0, 10:14, 18:22] == 1).all()
     _, y0 = LabelSetDataset([ls], bg_ignore=0.0)[4]
@@ -106,8 +131,23 @@ def test_the_dataset_marks_floor_pixels_of_crm_masks_as_ignored(tmp_path):
     # the ignore label survives the geometric augmentation (nearest-neighbour masks)
     from pympas.model.augment import GeometryParams
 
-    _, ya = LabelSetDataset([ls], GeometryParams(16, 0.9, 1.1, 0.5), bg_ignore=20.0)[(4, 7)]
+    geometry = GeometryParams(16, 0.9, 1.1, 0.5)
+    _, ya = LabelSetDataset([ls], geometry, bg_ignore=20.0, bg_label="ignore")[(4, 7)]
     assert set(np.unique(ya.numpy()).tolist()) <= {0.0, 1.0, float(IGNORE)}
+
+
+def test_the_dataset_by_default_makes_floor_pixels_of_crm_masks_background(tmp_path):
+    from pympas.model.data import LabelSetDataset
+
+    ls = _walker_labelset(tmp_path / "ls")
+    _, y = LabelSetDataset([ls], bg_ignore=20.0)[4]
+    _, y_ignore = LabelSetDataset([ls], bg_ignore=20.0, bg_label="ignore")[4]
+    assert set(np.unique(y.numpy()).tolist()) == {0.0, 1.0}
+    assert (y[0, 10:14, 18:22] == 1).all()  # the person
+    assert (y[y_ignore == IGNORE] == 0).all()  # every pixel "ignore" leaves out is background
+    assert torch.equal(y[y_ignore != IGNORE], y_ignore[y_ignore != IGNORE])  # nothing else moves
+    with pytest.raises(ValueError, match="bg_label must be one of"):
+        LabelSetDataset([ls], bg_ignore=20.0, bg_label="floor")
 
 
 def test_a_labelset_too_short_for_a_background_keeps_its_masks_with_a_warning(tmp_path):
@@ -147,6 +187,13 @@ def test_a_negative_bg_ignore_is_refused_by_the_config_and_the_dataset(tmp_path)
         LabelSetDataset([_walker_labelset(tmp_path / "ls")], bg_ignore=-1.0)
 
 
+def test_an_unknown_bg_label_is_refused_by_the_config_naming_it(tmp_path):
+    from pympas.config import TrainConfig, check_config
+
+    with pytest.raises(ValueError, match=r"bg_label must be one of .* got 'floor'"):
+        check_config(TrainConfig(out=str(tmp_path / "run"), bg_label="floor"))
+
+
 def test_the_report_strip_shows_the_l_seg_target_only_when_background_pixels_are_ignored(tmp_path):
     from pympas.experiment import fig4_strip
     from pympas.labelset import LabelSet
@@ -155,7 +202,10 @@ def test_the_report_strip_shows_the_l_seg_target_only_when_background_pixels_are
     frames, _ = _walker_frames()
     gt = [("ground truth", labels.masks[4])]
     bg = stationary_background(frames)
-    assert "L_SEG target" in fig4_strip(labels, 4, [], gt, 24, bg, 20.0)
+    assert "made background" in fig4_strip(labels, 4, [], gt, 24, bg, 20.0)
+    assert "grey: shows the background, ignored" in fig4_strip(
+        labels, 4, [], gt, 24, bg, 20.0, "ignore"
+    )
     assert "L_SEG target" not in fig4_strip(labels, 4, [], gt, 24, bg, 0.0)
     assert "L_SEG target" not in fig4_strip(labels, 4, [], gt, 24)
 
@@ -175,3 +225,20 @@ def test_a_run_saved_before_bg_ignore_existed_resumes_in_the_papers_form(labelse
     torch.save(ckpt, last)
     train(TrainConfig(out=run, resume="last", steps=2, progress=False))
     assert read_checkpoint(last)["config"]["bg_ignore"] == 0.0
+
+
+def test_a_run_saved_before_bg_label_existed_resumes_ignoring_the_floor(labelset, tmp_path):
+    pytest.importorskip("kornia")
+    from pympas.config import TrainConfig
+    from pympas.model.checkpoint import read_checkpoint
+    from pympas.train import train
+
+    tiny = dict(arch="w18-small", batch_size=1, crop=32, num_workers=0, progress=False)
+    run = str(tmp_path / "old")
+    train(TrainConfig(labelsets=[labelset], out=run, steps=1, bg_label="ignore", **tiny))
+    last = tmp_path / "old" / "checkpoint_last.pt"
+    ckpt = read_checkpoint(last)
+    del ckpt["config"]["bg_label"]  # as written by pympas before the option
+    torch.save(ckpt, last)
+    train(TrainConfig(out=run, resume="last", steps=2, progress=False))
+    assert read_checkpoint(last)["config"]["bg_label"] == "ignore"

@@ -177,3 +177,25 @@ def test_difference_within_noise_needs_a_spread(tables):
     d, word = tables._difference([0.9, 0.91], [0.5, 0.51])
     assert d == pytest.approx(0.4) and word == ""
     assert tables._difference([0.7], [0.5]) == (pytest.approx(0.2), "")
+
+
+def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tables, tmp_path):
+    import dataclasses
+    import json
+
+    from pympas.experiment import ExperimentSettings, train_config
+
+    s = ExperimentSettings(("corridor",), 24, 240, 180, 4, "w18-small", 4, 2, 64)
+    run = tmp_path / "runs" / "all" / "MPASNet" / "seed0"
+    run.mkdir(parents=True)
+    (run / "checkpoint_last.pt").write_bytes(b"never loaded: the check comes first")
+    cfg = train_config([str(tmp_path / "labels" / "corridor")], run, s, "cpu")
+    old = dataclasses.asdict(cfg) | {"amp": False, "device": "cpu"}
+    del old["bg_label"]  # written by pympas before bg_label: the floor was ignored
+    (run / "config.json").write_text(json.dumps(old))
+    asks = r"seed0: .* bg_label='ignore', the benchmark asks 'background'"
+    with pytest.raises(SystemExit, match=asks):
+        tables._train(tmp_path, "all", "MPASNet", ["corridor"], s, "cpu")
+    (run / "config.json").write_text("{")
+    with pytest.raises(SystemExit, match=r"config\.json: cannot read"):
+        tables._train(tmp_path, "all", "MPASNet", ["corridor"], s, "cpu")

@@ -250,6 +250,21 @@ def test_unknown_air_mode_is_refused_by_name(labelset, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_bg_label_is_taken_from_the_command_line_recorded_and_unknown_names_refused(
+    labelset, tmp_path
+):
+    run = str(tmp_path / "r")
+    args = [labelset, "-o", run, "--steps", "1", "--batch-size", "1", "--crop", "32",
+            "--workers", "0", "--no-progress", "--arch", "w18-small"]  # fmt: skip
+    assert main([*args, "--bg-label", "ignore"]) == 0
+    assert read_checkpoint(os.path.join(run, "checkpoint_last.pt"))["config"]["bg_label"] == (
+        "ignore"
+    )
+    with pytest.raises(SystemExit):
+        main([labelset, "-o", str(tmp_path / "bad"), "--bg-label", "floor"])
+    assert not (tmp_path / "bad").exists()
+
+
 def test_resume_cuts_the_log_back_to_the_checkpoint_so_no_step_repeats(run4, tmp_path):
     """A run killed after logging step 4 but with its last checkpoint at step 2, resumed."""
     run = str(tmp_path / "r")

@@ -21,7 +21,15 @@ import sys
 from collections.abc import Sequence
 
 from pympas._version import __version__
-from pympas.config import AIR_MODES, AMP_CHOICES, ARCHS, INIT_SCHEMES, LOSSES, TrainConfig
+from pympas.config import (
+    AIR_MODES,
+    AMP_CHOICES,
+    ARCHS,
+    BG_LABELS,
+    INIT_SCHEMES,
+    LOSSES,
+    TrainConfig,
+)
 from pympas.device import DEVICE_HELP
 
 DESCRIPTION = "Train MPASNet on pseudo-labelled label sets (written by `pympas label`)."
@@ -59,8 +67,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     p.add_argument(
         "--bg-ignore", type=float, default=d.bg_ignore, metavar="TAU",
-        help=f"L_SEG ignores CRM pixels within colour distance TAU of the stationary background "
-        f"(default {d.bg_ignore:g}; 0: the paper's form, every CRM pixel is crowd)",
+        help=f"CRM pixels within colour distance TAU of the stationary background are relabelled "
+        f"as --bg-label says (default {d.bg_ignore:g}; 0: the paper's form, every CRM pixel is "
+        "crowd)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bg-label", choices=BG_LABELS, default=d.bg_label,
+        help=f"what L_SEG is told of those pixels: background, or ignore (left out of the loss) "
+        f"(default {d.bg_label})",
     )  # fmt: skip
     p.add_argument("--no-air", dest="air", action="store_false", help="ablation: no L_AIR")
     p.add_argument(

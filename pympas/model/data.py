@@ -22,7 +22,9 @@ import torch
 from torch.utils.data import Dataset
 
 from pympas.background import (
+    BG_LABEL,
     MIN_FRAMES,
+    bg_value,
     frame_picks,
     ignore_background,
     stationary_background,
@@ -112,16 +114,19 @@ class LabelSetDataset(Dataset):
     """Frames and pseudo-masks of one or more label sets.
 
     Indexing with an int ``i`` gives the i-th pair as tensors at stored size: image (3, H, W)
-    float32 in [0, 1] and mask (1, H, W) float32 in {0, 1}, or {0, 1, 255} with ``bg_ignore``.
+    float32 in [0, 1] and mask (1, H, W) float32 in {0, 1}, or {0, 1, 255} with ``bg_ignore``
+    and ``bg_label="ignore"``.
     Indexing with a tuple ``(i, seed)`` gives the pair after
     :func:`~pympas.model.augment.random_geometry` with the random stream ``seed``, both
     (·, crop, crop); so a sampler that yields seeds makes augmentation reproducible whatever
     the number of loader workers.
 
     ``bg_ignore`` > 0: the CRM pixels of a frame whose colour is within that distance of its
-    label set's stationary background get the label :data:`pympas.background.IGNORE` (255),
-    which L_SEG ignores (:func:`pympas.background.ignore_background`); 0 keeps every CRM pixel
-    as crowd (the paper's form). A label set of fewer than
+    label set's stationary background get the label of ``bg_label``
+    (:data:`pympas.background.BG_LABELS`): 0 for "background" (the default), or
+    :data:`pympas.background.IGNORE` (255) for "ignore", which L_SEG leaves out
+    (:func:`pympas.background.ignore_background`); 0 keeps every CRM pixel as crowd (the
+    paper's form). A label set of fewer than
     :data:`pympas.background.MIN_FRAMES` frames has no usable background and keeps its masks
     (with a warning naming it).
     """
@@ -131,6 +136,7 @@ class LabelSetDataset(Dataset):
         labelsets: Sequence[str | os.PathLike],
         geometry: GeometryParams | None = None,
         bg_ignore: float = 0.0,
+        bg_label: str = BG_LABEL,
     ) -> None:
         if isinstance(labelsets, (str, os.PathLike)):
             labelsets = [labelsets]
@@ -139,6 +145,8 @@ class LabelSetDataset(Dataset):
         if bg_ignore < 0:
             raise ValueError(f"bg_ignore must be >= 0, got {bg_ignore}")
         self.bg_ignore = float(bg_ignore)
+        self.bg_label = bg_label
+        self._bg_value = bg_value(bg_label)
         self.samples: list[Sample] = []
         #: per label set: its stationary background, or None (not asked for, too few frames)
         self.backgrounds: list[np.ndarray | None] = []
@@ -167,7 +175,7 @@ class LabelSetDataset(Dataset):
         image, mask = load_pair(self.samples[index])
         background = self.backgrounds[self.samples[index].labelset]
         if background is not None:
-            mask = ignore_background(image, mask, background, self.bg_ignore)
+            mask = ignore_background(image, mask, background, self.bg_ignore, self._bg_value)
         if isinstance(key, tuple):
             seed = key[1]
             rng = np.random.default_rng(seed)
