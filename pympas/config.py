@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pympas.background import BG_IGNORE, BG_LABEL, BG_LABELS
+from pympas.background import BG_IGNORE, BG_LABEL, bg_value
 
 #: HRNetV2 architectures (``pympas.model.hrnet.CONFIGS`` holds their definitions)
 ARCHS = ("w18-small", "w18", "w32", "w48")
@@ -109,8 +109,7 @@ def check_config(cfg: TrainConfig) -> None:
         )
     if not cfg.bg_ignore >= 0:
         raise ValueError(f"bg_ignore must be >= 0 (0: the paper's form), got {cfg.bg_ignore}")
-    if cfg.bg_label not in BG_LABELS:
-        raise ValueError(f"bg_label must be one of {list(BG_LABELS)}, got {cfg.bg_label!r}")
+    bg_value(cfg.bg_label)  # ValueError naming bg_label when it is none of BG_LABELS
     if cfg.air_mode not in AIR_MODES:
         raise ValueError(f"air_mode must be one of {AIR_MODES}, got {cfg.air_mode!r}")
     for name in ("steps", "batch_size", "crop", "save_every", "log_every"):

@@ -21,15 +21,8 @@ import sys
 from collections.abc import Sequence
 
 from pympas._version import __version__
-from pympas.config import (
-    AIR_MODES,
-    AMP_CHOICES,
-    ARCHS,
-    BG_LABELS,
-    INIT_SCHEMES,
-    LOSSES,
-    TrainConfig,
-)
+from pympas.background import BG_LABELS
+from pympas.config import AIR_MODES, AMP_CHOICES, ARCHS, INIT_SCHEMES, LOSSES, TrainConfig
 from pympas.device import DEVICE_HELP
 
 DESCRIPTION = "Train MPASNet on pseudo-labelled label sets (written by `pympas label`)."
