@@ -20,7 +20,10 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
   pixels out (``bg_label="ignore"``, pympas' default before 2026-12-07).
 - Cross-scene: CM+CRM, MPASNet* and MPASNet (``--cross-variants`` adds ablations) trained on
   four scenes and tested on the two unseen ones (``--test-scenes``, fixed a priori: ring and
-  plaza).
+  plaza). ``--cross-extra-scenes N`` trains them on N more scenes too: the training scenarios
+  (cycled) rendered with seeds no suite uses (``--seed`` + 1000 + j) and the camera 1, 1.25
+  or 0.8 times as far, every labelled frame of them for training; 0 (default) is the four
+  scenes alone. The test scenarios are never among them.
 - Threshold 0.5 on the sigmoid, no post-processing, the last checkpoint of each run. Frames are
   segmented at the scales ``--scale`` with their logits averaged (default: 1 and the working
   scale of the CRM radius, 20 / radius, so 1 and 2 at 320x240 and 1 alone at 640x480;
@@ -151,6 +154,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--no-cross", action="store_true", help="skip the cross-scene setting")
     p.add_argument(
+        "--cross-extra-scenes", type=int, default=0, metavar="N",
+        help="the cross-scene networks also train on N more scenes of their training scenarios, "
+        "rendered with seeds no suite uses and other camera heights (0: the four suite scenes "
+        "alone, the paper's setting)",
+    )  # fmt: skip
+    p.add_argument(
         "--no-appearance", action="store_true",
         help="skip the test frames under changes of appearance (3 more passes per network)",
     )  # fmt: skip
@@ -219,6 +228,12 @@ def _check_reused(run: Path, cfg: Any) -> None:
         saved = saved_config(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise SystemExit(f"{path}: cannot read the finished run's config ({exc})") from exc
+    trained_on = [Path(x).name for x in saved.get("labelsets", [])]
+    if trained_on != [Path(x).name for x in cfg.labelsets]:
+        raise SystemExit(
+            f"{run}: this finished run was trained on the label sets {trained_on}, the benchmark "
+            f"asks {[Path(x).name for x in cfg.labelsets]}; remove it or use another -o"
+        )
     for f in dataclasses.fields(cfg):
         if f.name not in _RUN_ONLY and saved.get(f.name) != getattr(cfg, f.name):
             raise SystemExit(
@@ -250,6 +265,49 @@ def _train(
               f"seed {s.seed})", flush=True)  # fmt: skip
         train(cfg)
     return load_model(run / LAST, device=device), time.perf_counter() - t0
+
+
+#: extra training scene j: seed = suite seed + EXTRA_SEED + j, camera distance x EXTRA_DISTANCE
+EXTRA_SEED = 1000
+EXTRA_DISTANCE = (1.0, 1.25, 0.8)
+
+
+def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namespace) -> list[str]:
+    """Names of ``n`` more training label sets under OUT/labels/: scene j renders
+    ``scenarios[j % len(scenarios)]`` with seed ``--seed + EXTRA_SEED + j`` and the camera
+    ``EXTRA_DISTANCE[j % 3]`` times as far (under OUT/extra/), and every labelled frame trains.
+    Reused when already made with the same seed, frames and size."""
+    import pympas
+    from pympas.labelset import LabelSet
+    from pympas.synth import get_scenario, render_scene
+
+    names = []
+    (w, h), width = args.size, args.size[0]
+    for j in range(n):
+        scenario, d = scenarios[j % len(scenarios)], EXTRA_DISTANCE[j % len(EXTRA_DISTANCE)]
+        name, seed = f"extra{j:02d}-{scenario}", args.seed + EXTRA_SEED + j
+        scene_dir, label_dir = out / "extra" / name, out / "labels" / name
+        names.append(name)
+        if (scene_dir / "scene.json").is_file():
+            meta = json.loads((scene_dir / "scene.json").read_text(encoding="utf-8"))
+            made = (meta.get("seed"), meta.get("frames"), meta.get("width"), meta.get("height"))
+            if made != (seed, args.frames, w, h):
+                asks = (seed, args.frames, w, h)
+                sys.exit(f"tables: {scene_dir} was rendered with (seed, frames, width, height) "
+                         f"{made}, this run asks {asks}; use another -o")  # fmt: skip
+        else:
+            print(f"extra training scene {j + 1}/{n}: {scenario}, seed {seed}, camera x{d}",
+                  flush=True)  # fmt: skip
+            sc = get_scenario(scenario)
+            sc = dataclasses.replace(sc, zoom=sc.zoom / d)
+            render_scene(sc, scene_dir, seed=seed, frames=args.frames, size=(w, h), overwrite=True)
+        if not label_dir.is_dir():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                labels = pympas.label(_video(scene_dir), stride=args.stride,
+                                      radius=20.0 * width / 640, progress=False)  # fmt: skip
+            LabelSet.save(labels, label_dir, overwrite=True)
+    return names
 
 
 def _ground_truths(held: dict[str, Any], suite: Path) -> dict[str, dict[str, dict]]:
@@ -528,7 +586,11 @@ def _targets(t1: dict[str, Row], t2: dict[str, Row], cross: dict[str, Row]) -> l
 
 
 def _sections(
-    all_scores: dict[str, Row], cross_scores: dict[str, Row], scenes: list[str], test: list[str]
+    all_scores: dict[str, Row],
+    cross_scores: dict[str, Row],
+    scenes: list[str],
+    test: list[str],
+    extra: int = 0,
 ) -> list[str]:
     """Tables 1 and 2, the cross-scene table and the targets, for one ground truth."""
     t1 = {k: all_scores[k] for k in ("CM+CRM", "MPASNet*", "MPASNet") if k in all_scores}
@@ -550,7 +612,10 @@ def _sections(
         )
     md.append("")
     if cross_scores:
-        md += _table(f"Cross-scene: trained on 4 scenes, tested on {', '.join(test)}",
+        trained_on = f"{len(scenes) - len(test)} scenes"
+        if extra:
+            trained_on += f" and {extra} more of their scenarios (other seeds and camera heights)"
+        md += _table(f"Cross-scene: trained on {trained_on}, tested on {', '.join(test)}",
                      cross_scores, test, paper=False)  # fmt: skip
     return [*md, "### Targets", "", *_targets(t1, t2, cross_scores), ""]
 
@@ -580,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"tables: unknown variants {unknown} or test scenes {test_scenes}")
     if args.seeds < 1:
         sys.exit(f"tables: --seeds must be at least 1, got {args.seeds}")
+    if args.cross_extra_scenes < 0:
+        sys.exit(f"tables: --cross-extra-scenes must be 0 or more, got {args.cross_extra_scenes}")
     seeds = [args.seed + k for k in range(args.seeds)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -654,15 +721,19 @@ def main(argv: list[str] | None = None) -> int:
             all_scores[kind][SCALE1] = Row(evs)
     if not args.no_cross:
         train_scenes = [sc for sc in scenes if sc not in test_scenes]
+        n_extra = args.cross_extra_scenes
+        extra = _extra_labels(out, train_scenes, n_extra, args)
+        cross = f"cross+{n_extra}" if n_extra else "cross"  # its own runs folder
         for kind, row in pseudo_labels(test_scenes).items():
             cross_scores[kind]["CM+CRM"] = row
         for v in cross_variants:
-            for kind, row in trained("cross", v, train_scenes, test_scenes).items():
+            for kind, row in trained(cross, v, train_scenes + extra, test_scenes).items():
                 cross_scores[kind][v] = row
 
     frames_test = sum(len(held[sc]) for sc in scenes)
     config = dataclasses.asdict(s) | {"device": device, "inference_scales": scales,
                                       "test_scenes": test_scenes,
+                                      "cross_extra_scenes": args.cross_extra_scenes,
                                       "test_frames": frames_test, "seeds": seeds}  # fmt: skip
     machine = f"{platform.node()}, {platform.processor() or platform.machine()}, "
     machine += f"{os.cpu_count()} CPU cores" + (f", {device}" if device != "cpu" else "")
@@ -684,7 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for kind, (_, caption) in GROUND_TRUTHS.items():
         md += [f"## Ground truth: {caption}", ""]
-        md += _sections(all_scores[kind], cross_scores[kind], scenes, test_scenes)
+        md += _sections(all_scores[kind], cross_scores[kind], scenes, test_scenes,
+                        0 if args.no_cross else args.cross_extra_scenes)  # fmt: skip
         md += _beyond_table({v: Row(evs) for v, evs in beyond[kind].items()}, scenes)
         md += _appearance_table({
             v: {"as rendered": all_scores[kind][v], **{c: Row(evs) for c, evs in by.items()}}

@@ -179,18 +179,25 @@ def test_difference_within_noise_needs_a_spread(tables):
     assert tables._difference([0.7], [0.5]) == (pytest.approx(0.2), "")
 
 
-def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tables, tmp_path):
+def _finished_run(tmp_path: Path, setting: str) -> tuple[object, Path, dict]:
+    """Settings, folder and config (as a dict) of a finished MPASNet run on corridor, faked."""
     import dataclasses
-    import json
 
     from pympas.experiment import ExperimentSettings, train_config
 
     s = ExperimentSettings(("corridor",), 24, 240, 180, 4, "w18-small", 4, 2, 64)
-    run = tmp_path / "runs" / "all" / "MPASNet" / "seed0"
+    run = tmp_path / "runs" / setting / "MPASNet" / "seed0"
     run.mkdir(parents=True)
     (run / "checkpoint_last.pt").write_bytes(b"never loaded: the check comes first")
     cfg = train_config([str(tmp_path / "labels" / "corridor")], run, s, "cpu")
-    old = dataclasses.asdict(cfg) | {"amp": False, "device": "cpu"}
+    return s, run, dataclasses.asdict(cfg)
+
+
+def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tables, tmp_path):
+    import json
+
+    s, run, cfg = _finished_run(tmp_path, "all")
+    old = cfg | {"amp": False, "device": "cpu"}
     del old["bg_label"]  # written by pympas before bg_label: the floor was ignored
     (run / "config.json").write_text(json.dumps(old))
     asks = r"seed0: .* bg_label='ignore', the benchmark asks 'background'"
@@ -199,3 +206,46 @@ def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tables
     (run / "config.json").write_text("{")
     with pytest.raises(SystemExit, match=r"config\.json: cannot read"):
         tables._train(tmp_path, "all", "MPASNet", ["corridor"], s, "cpu")
+
+
+def test_a_finished_run_trained_on_other_label_sets_is_refused_not_reused(tables, tmp_path):
+    import json
+
+    s, run, cfg = _finished_run(tmp_path, "cross")
+    (run / "config.json").write_text(json.dumps(cfg))
+    asks = r"trained on the label sets \['corridor'\], the benchmark asks \['corridor', 'extra00"
+    with pytest.raises(SystemExit, match=asks):
+        tables._train(tmp_path, "cross", "MPASNet", ["corridor", "extra00-corridor"], s, "cpu")
+
+
+def test_cross_extra_scenes_are_training_scenarios_with_other_seeds_and_camera_heights(
+    tables, tmp_path
+):
+    import json
+
+    from pympas.labelset import LabelSet
+    from pympas.synth import get_scenario
+
+    args = SimpleNamespace(seed=7, frames=10, size=(96, 72), stride=5)
+    names = tables._extra_labels(tmp_path, ["corridor", "split"], 3, args)
+    assert names == ["extra00-corridor", "extra01-split", "extra02-corridor"]
+    scenarios = ["corridor", "split", "corridor"]
+    for j, (name, scenario) in enumerate(zip(names, scenarios, strict=True)):
+        meta = json.loads((tmp_path / "extra" / name / "scene.json").read_text())
+        assert meta["scenario"] == scenario and meta["seed"] == 7 + tables.EXTRA_SEED + j
+        zoom = get_scenario(scenario).zoom / tables.EXTRA_DISTANCE[j]
+        assert meta["scenario_params"]["zoom"] == pytest.approx(zoom)
+        labels = LabelSet.load(tmp_path / "labels" / name)
+        assert labels.frame_indices.tolist() == [0, 5]  # every labelled frame trains
+    made = (tmp_path / "labels" / names[0] / "labels.json").stat().st_mtime_ns
+    assert tables._extra_labels(tmp_path, ["corridor", "split"], 3, args) == names
+    assert (tmp_path / "labels" / names[0] / "labels.json").stat().st_mtime_ns == made
+    other = SimpleNamespace(seed=8, frames=10, size=(96, 72), stride=5)
+    with pytest.raises(SystemExit, match=r"extra00-corridor was rendered with .*\(1007, 10"):
+        tables._extra_labels(tmp_path, ["corridor", "split"], 1, other)
+
+
+def test_a_negative_count_of_extra_scenes_stops_the_tables_before_any_work(tables, tmp_path):
+    with pytest.raises(SystemExit, match="--cross-extra-scenes must be 0 or more, got -1"):
+        tables.main(["-o", str(tmp_path / "t"), "--cross-extra-scenes", "-1", "--device", "cpu"])
+    assert not (tmp_path / "t").exists()

@@ -316,7 +316,7 @@ def _atomic_dir(out_dir: str | os.PathLike, overwrite: bool, fill) -> object:
 
 
 def render_scene(
-    scenario: str,
+    scenario: str | Scenario,
     out_dir: str | os.PathLike,
     *,
     seed: int = 0,
@@ -326,7 +326,8 @@ def render_scene(
     distractors: bool = True,
     overwrite: bool = False,
 ) -> SceneInfo:
-    """Simulate and render ``scenario`` into ``out_dir`` (video, gt/, gt_regions/,
+    """Simulate and render ``scenario`` (a name from :data:`SCENARIOS`, or a :class:`Scenario`
+    such as one with another camera ``zoom``) into ``out_dir`` (video, gt/, gt_regions/,
     trajectories.csv, scene.json). ``size`` is (width, height). Raises FileExistsError if
     ``out_dir`` exists and ``overwrite`` is false; nothing half-written is left behind on
     errors."""
