@@ -156,8 +156,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cross-extra-scenes", type=int, default=0, metavar="N",
         help="the cross-scene networks also train on N more scenes of their training scenarios, "
-        "rendered with seeds no suite uses and other camera heights (0: the four suite scenes "
-        "alone, the paper's setting)",
+        "rendered with seeds no suite uses and other camera heights (0, the default: the suite "
+        "scenes alone)",
     )  # fmt: skip
     p.add_argument(
         "--no-appearance", action="store_true",
