@@ -190,9 +190,20 @@ def _video(scene_dir: Path) -> Path:
     raise FileNotFoundError(f"{scene_dir}: no video.mp4 or video.avi")
 
 
+def _pseudo_label(scene_dir: Path, stride: int, width: int) -> Any:
+    """The LabelSet of a rendered scene's video: one frame in ``stride``, CRM radius 20 px
+    scaled to ``width`` (20 at 640 px wide)."""
+    import pympas
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pympas.label(
+            _video(scene_dir), stride=stride, radius=20.0 * width / 640, progress=False
+        )
+
+
 def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
     """Training label sets saved under OUT/labels/<scene>; returns scene -> held-out LabelSet."""
-    import pympas
     from pympas.labelset import LabelSet
 
     held: dict[str, Any] = {}
@@ -202,12 +213,7 @@ def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
             held[scene] = LabelSet.load(held_dir)
             continue
         print(f"pseudo-labels: {scene}", flush=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            labels = pympas.label(
-                _video(suite / scene), stride=stride, radius=20.0 * width / 640, progress=False
-            )
-        train_part, held[scene] = labels.split_alternate()
+        train_part, held[scene] = _pseudo_label(suite / scene, stride, width).split_alternate()
         train_part.save(train_dir, overwrite=True)
         held[scene].save(held_dir, overwrite=True)
     return held
@@ -277,12 +283,10 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
     ``scenarios[j % len(scenarios)]`` with seed ``--seed + EXTRA_SEED + j`` and the camera
     ``EXTRA_DISTANCE[j % 3]`` times as far (under OUT/extra/), and every labelled frame trains.
     Reused when already made with the same seed, frames and size."""
-    import pympas
-    from pympas.labelset import LabelSet
     from pympas.synth import get_scenario, render_scene
 
     names = []
-    (w, h), width = args.size, args.size[0]
+    w, h = args.size
     for j in range(n):
         scenario, d = scenarios[j % len(scenarios)], EXTRA_DISTANCE[j % len(EXTRA_DISTANCE)]
         name, seed = f"extra{j:02d}-{scenario}", args.seed + EXTRA_SEED + j
@@ -302,11 +306,7 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
             sc = dataclasses.replace(sc, zoom=sc.zoom / d)
             render_scene(sc, scene_dir, seed=seed, frames=args.frames, size=(w, h), overwrite=True)
         if not label_dir.is_dir():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                labels = pympas.label(_video(scene_dir), stride=args.stride,
-                                      radius=20.0 * width / 640, progress=False)  # fmt: skip
-            LabelSet.save(labels, label_dir, overwrite=True)
+            _pseudo_label(scene_dir, args.stride, w).save(label_dir, overwrite=True)
     return names
 
 
