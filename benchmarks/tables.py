@@ -235,10 +235,11 @@ def _check_reused(run: Path, cfg: Any) -> None:
     except (OSError, ValueError) as exc:
         raise SystemExit(f"{path}: cannot read the finished run's config ({exc})") from exc
     trained_on = [Path(x).name for x in saved.get("labelsets", [])]
-    if trained_on != [Path(x).name for x in cfg.labelsets]:
+    asks = [Path(x).name for x in cfg.labelsets]
+    if trained_on != asks:
         raise SystemExit(
             f"{run}: this finished run was trained on the label sets {trained_on}, the benchmark "
-            f"asks {[Path(x).name for x in cfg.labelsets]}; remove it or use another -o"
+            f"asks {asks}; remove it or use another -o"
         )
     for f in dataclasses.fields(cfg):
         if f.name not in _RUN_ONLY and saved.get(f.name) != getattr(cfg, f.name):
@@ -295,8 +296,8 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
         if (scene_dir / "scene.json").is_file():
             meta = json.loads((scene_dir / "scene.json").read_text(encoding="utf-8"))
             made = (meta.get("seed"), meta.get("frames"), meta.get("width"), meta.get("height"))
-            if made != (seed, args.frames, w, h):
-                asks = (seed, args.frames, w, h)
+            asks = (seed, args.frames, w, h)
+            if made != asks:
                 sys.exit(f"tables: {scene_dir} was rendered with (seed, frames, width, height) "
                          f"{made}, this run asks {asks}; use another -o")  # fmt: skip
         else:
