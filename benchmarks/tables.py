@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import filecmp
 import json
 import math
 import os
@@ -167,20 +168,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _suite(args: argparse.Namespace, out: Path) -> Path:
+    """The suite the tables score: ``--suite``, or OUT/suite (rendered with ``--seed`` unless
+    already there). SystemExit naming the folder when it was rendered with other frames or size,
+    or (OUT/suite) another seed, than asked."""
+    w, h = args.size
+    suite = Path(args.suite) if args.suite else out / "suite"
     if args.suite:
-        suite = Path(args.suite)
         missing = [s for s in SCENES if not (suite / s / "gt").is_dir()]
         if missing:
             sys.exit(f"tables: {suite} lacks scene folders {missing}")
-        return suite
-    suite = out / "suite"
-    if not (suite / "suite.json").is_file():
+    elif not (suite / "suite.json").is_file():
         from pympas import synth
 
-        w, h = args.size
         print(f"rendering the suite: {args.frames} frames at {w}x{h}", flush=True)
         synth.render_suite(suite, seed=args.seed, frames=args.frames, size=(w, h), progress=True)
+    meta = _suite_meta(suite)
+    asks = {"frames": args.frames, "width": w, "height": h}
+    if not args.suite:  # a given suite may have any seed; ours was rendered with --seed
+        asks = {"seed": args.seed} | asks
+    made = {k: meta.get(k) for k in asks}
+    if made != asks:
+        hint = "pass --frames/--size to match it" if args.suite else "use another -o"
+        sys.exit(f"tables: {suite} was rendered with {made}, this run asks {asks}; {hint}")
     return suite
+
+
+def _suite_meta(suite: Path) -> dict[str, Any]:
+    """The suite's suite.json (seed, frames, width, height), or SystemExit naming it."""
+    path = suite / "suite.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"tables: {path}: cannot read the suite's settings ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise SystemExit(f"tables: {path}: not a suite description")
+    return meta
 
 
 def _video(scene_dir: Path) -> Path:
@@ -197,23 +219,53 @@ def _pseudo_label(scene_dir: Path, stride: int, width: int) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pympas.label(
-            _video(scene_dir), stride=stride, radius=20.0 * width / 640, progress=False
-        )
+        return pympas.label(_video(scene_dir), stride=stride, radius=_radius(width), progress=False)
 
 
-def _labels(suite: Path, out: Path, stride: int, width: int) -> dict[str, Any]:
-    """Training label sets saved under OUT/labels/<scene>; returns scene -> held-out LabelSet."""
+def _radius(width: int) -> float:
+    """The CRM radius in px at ``width``: the paper's 20 px at 640 px wide, scaled."""
+    return 20.0 * width / 640
+
+
+def _check_labels(label_dir: Path, video: Path, stride: int, size: tuple[int, int]) -> None:
+    """SystemExit naming ``label_dir`` when the label set already there was not made from
+    ``video`` (checked by content while the recorded video still exists: a copied OUT passes)
+    with ``stride``, the CRM radius for ``size`` and that size (an OUT written otherwise)."""
+    from pympas.labelset import LabelSetError, read_meta
+
+    try:
+        meta = read_meta(label_dir)
+    except LabelSetError as exc:
+        raise SystemExit(f"tables: {exc}; remove {label_dir} or use another -o") from exc
+    made_from = Path(meta["source"])
+    if made_from.is_file() and not filecmp.cmp(made_from, video, shallow=False):
+        raise SystemExit(f"tables: {label_dir} was labelled from {made_from}, this run labels "
+                         f"{video}; remove it or use another -o")  # fmt: skip
+    params = meta["params"]
+    made = {"stride": params.get("stride"), "radius": params.get("radius"),
+            "width": meta["width"], "height": meta["height"]}  # fmt: skip
+    asks = {"stride": stride, "radius": _radius(size[0]), "width": size[0], "height": size[1]}
+    for key, value in asks.items():
+        if not isinstance(made[key], int | float) or not math.isclose(made[key], value):
+            raise SystemExit(f"tables: {label_dir} was labelled with {key}={made[key]!r}, this "
+                             f"run asks {value!r}; remove it or use another -o")  # fmt: skip
+
+
+def _labels(suite: Path, out: Path, stride: int, size: tuple[int, int]) -> dict[str, Any]:
+    """Training label sets saved under OUT/labels/<scene>; returns scene -> held-out LabelSet.
+    Label sets already there are reused when made as asked (:func:`_check_labels`)."""
     from pympas.labelset import LabelSet
 
     held: dict[str, Any] = {}
     for scene in SCENES:
         train_dir, held_dir = out / "labels" / scene, out / "heldout" / scene
         if train_dir.is_dir() and held_dir.is_dir():
+            for made in (train_dir, held_dir):
+                _check_labels(made, _video(suite / scene), stride, size)
             held[scene] = LabelSet.load(held_dir)
             continue
         print(f"pseudo-labels: {scene}", flush=True)
-        train_part, held[scene] = _pseudo_label(suite / scene, stride, width).split_alternate()
+        train_part, held[scene] = _pseudo_label(suite / scene, stride, size[0]).split_alternate()
         train_part.save(train_dir, overwrite=True)
         held[scene].save(held_dir, overwrite=True)
     return held
@@ -283,7 +335,7 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
     """Names of ``n`` more training label sets under OUT/labels/: scene j renders
     ``scenarios[j % len(scenarios)]`` with seed ``--seed + EXTRA_SEED + j`` and the camera
     ``EXTRA_DISTANCE[j % 3]`` times as far (under OUT/extra/), and every labelled frame trains.
-    Reused when already made with the same seed, frames and size."""
+    Reused when already rendered with the same seed, frames and size and labelled as asked."""
     from pympas.synth import get_scenario, render_scene
 
     names = []
@@ -306,7 +358,9 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
             sc = get_scenario(scenario)
             sc = dataclasses.replace(sc, zoom=sc.zoom / d)
             render_scene(sc, scene_dir, seed=seed, frames=args.frames, size=(w, h), overwrite=True)
-        if not label_dir.is_dir():
+        if label_dir.is_dir():
+            _check_labels(label_dir, _video(scene_dir), args.stride, (w, h))
+        else:
             _pseudo_label(scene_dir, args.stride, w).save(label_dir, overwrite=True)
     return names
 
@@ -653,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     suite = _suite(args, out)
-    held = _labels(suite, out, args.stride, w)
+    held = _labels(suite, out, args.stride, args.size)
     gts = _ground_truths(held, suite)
     # change of appearance -> the held-out LabelSets under it, made once
     changed = {} if args.no_appearance else {
@@ -732,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
                 cross_scores[kind][v] = row
 
     frames_test = sum(len(held[sc]) for sc in scenes)
-    config = dataclasses.asdict(s) | {"device": device, "inference_scales": scales,
+    config = dataclasses.asdict(s) | {"suite_seed": _suite_meta(suite).get("seed"),
+                                      "device": device, "inference_scales": scales,
                                       "test_scenes": test_scenes,
                                       "cross_extra_scenes": args.cross_extra_scenes,
                                       "test_frames": frames_test, "seeds": seeds}  # fmt: skip

@@ -249,3 +249,61 @@ def test_a_negative_count_of_extra_scenes_stops_the_tables_before_any_work(table
     with pytest.raises(SystemExit, match="--cross-extra-scenes must be 0 or more, got -1"):
         tables.main(["-o", str(tmp_path / "t"), "--cross-extra-scenes", "-1", "--device", "cpu"])
     assert not (tmp_path / "t").exists()
+
+
+def test_an_extra_label_set_made_with_another_stride_is_refused_not_reused(tables, tmp_path):
+    args = SimpleNamespace(seed=7, frames=10, size=(96, 72), stride=5)
+    tables._extra_labels(tmp_path, ["corridor"], 1, args)
+    with pytest.raises(SystemExit, match=r"extra00-corridor was labelled with stride=5, this run"):
+        tables._extra_labels(
+            tmp_path, ["corridor"], 1, SimpleNamespace(**{**vars(args), "stride": 4})
+        )
+
+
+def test_suite_label_sets_from_another_video_or_radius_are_refused_not_reused(
+    tables, tmp_path, monkeypatch
+):
+    import shutil
+
+    from pympas.synth import render_scene
+
+    monkeypatch.setattr(tables, "SCENES", ["corridor"])
+    for name, seed in (("a", 1), ("b", 2)):
+        render_scene("corridor", tmp_path / name / "corridor", seed=seed, frames=10, size=(96, 72))
+    out = tmp_path / "out"
+
+    def held_out(suite: str, size: tuple[int, int] = (96, 72)) -> list[int]:
+        return tables._labels(tmp_path / suite, out, 5, size)["corridor"].frame_indices.tolist()
+
+    assert held_out("a") == [5]  # labelled frames 0 and 5: 5 is held out
+    made = (out / "labels" / "corridor" / "labels.json").stat().st_mtime_ns
+    assert held_out("a") == [5]
+    assert (out / "labels" / "corridor" / "labels.json").stat().st_mtime_ns == made  # reused
+    with pytest.raises(SystemExit, match=r"corridor was labelled from .*a/corridor/video.*b/corr"):
+        held_out("b")
+    shutil.copytree(tmp_path / "a", tmp_path / "copy")  # the same video elsewhere passes
+    assert held_out("copy") == [5]
+    with pytest.raises(SystemExit, match=r"labelled with radius=3\.0, this run asks 4\.0"):
+        held_out("a", (128, 72))
+
+
+def test_a_suite_rendered_otherwise_than_asked_is_refused_not_reused(tables, tmp_path):
+    import json
+
+    suite = tmp_path / "suite"
+    for scene in tables.SCENES:
+        (suite / scene / "gt").mkdir(parents=True)
+    made = {"seed": 0, "frames": 10, "width": 96, "height": 72}
+    (suite / "suite.json").write_text(json.dumps(made))
+    asks = SimpleNamespace(suite=None, seed=0, frames=10, size=(96, 72))
+    assert tables._suite(asks, tmp_path) == suite
+    with pytest.raises(SystemExit, match=r"suite was rendered with \{'seed': 0, .*'seed': 1, .*-o"):
+        tables._suite(SimpleNamespace(**{**vars(asks), "seed": 1}), tmp_path)
+    # a given suite may have any seed, but frames and size are the run's
+    given = SimpleNamespace(suite=str(suite), seed=5, frames=10, size=(96, 72))
+    assert tables._suite(given, tmp_path / "elsewhere") == suite
+    with pytest.raises(SystemExit, match=r"'frames': 10.*'frames': 300.*pass --frames/--size"):
+        tables._suite(SimpleNamespace(**{**vars(given), "frames": 300}), tmp_path / "elsewhere")
+    (suite / "suite.json").write_text("[")
+    with pytest.raises(SystemExit, match=r"suite\.json: cannot read the suite's settings"):
+        tables._suite(given, tmp_path / "elsewhere")
