@@ -46,8 +46,9 @@ Protocol (fixed before looking at any score; nothing is tuned on ground truth):
 Writes OUT/tables.md (markdown next to the paper's figures), OUT/tables.json and
 OUT/figures.html (Fig. 4 style: the middle test frame of each scene, its pseudo-label, every
 network's mask from the first seed, all scenes setting, and the ground truth). Training runs
-live in OUT/runs/<setting>/<variant>/seed<k>/; a finished run is reused when the script is run again
-with the same options, so an interrupted benchmark resumes.
+live in OUT/runs/<setting>/<variant>/seed<k>/. The suite, label sets and finished runs already in
+OUT are reused when the script is run again with the same options, so an interrupted benchmark
+resumes; one made with other options stops the script with a message naming its folder.
 
     python benchmarks/tables.py -o bench-tables                      # full size (GPU: W48)
     python benchmarks/tables.py -o bench-tables --frames 60 --size 320x240 --stride 4 \\
