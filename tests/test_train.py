@@ -440,3 +440,21 @@ def test_a_run_records_the_crm_radius_its_label_sets_were_made_with(tmp_path):
     ckpt = os.path.join(out, "checkpoint_last.pt")
     assert read_checkpoint(ckpt)["crm_radius"] == 10.0
     assert load_model(ckpt).crm_radius == 10.0
+
+
+def test_a_label_set_with_empty_pseudo_masks_is_named_in_a_warning_with_their_count(tmp_path):
+    import warnings
+
+    from pympas.labelset import LabelSet
+    from pympas.model.data import empty_masks
+
+    full = write_labelset(tmp_path / "full", n_frames=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LabelSetDataset([full])  # every mask marks something: no warning
+    labels = LabelSet.load(full)
+    labels.masks[[0, 2]] = False
+    labels.save(tmp_path / "gaps")
+    assert empty_masks(tmp_path / "gaps") == 2 and empty_masks(full) == 0
+    with pytest.warns(UserWarning, match=r"gaps: 2 of 3 labelled frames have an empty pseudo-mask"):
+        LabelSetDataset([full, tmp_path / "gaps"])

@@ -79,6 +79,12 @@ def read_labelset(directory: str | os.PathLike) -> list[Sample]:
     return samples
 
 
+def empty_masks(directory: str | os.PathLike) -> int:
+    """How many labelled frames of the label set at ``directory`` have an empty pseudo-mask
+    (``coverage`` 0 in its labels.json: the motion prior kept no particle there)."""
+    return sum(1 for entry in read_meta(directory)["frames"] if entry["coverage"] == 0)
+
+
 def crm_radius(labelsets: Sequence[str | os.PathLike]) -> float | None:
     """The CRM disc radius (pixels) that every one of ``labelsets`` was made with
     (``params.radius`` of its labels.json), or None when one does not record it or they
@@ -128,7 +134,8 @@ class LabelSetDataset(Dataset):
     (:func:`pympas.background.ignore_background`); 0 keeps every CRM pixel as crowd (the
     paper's form). A label set of fewer than
     :data:`pympas.background.MIN_FRAMES` frames has no usable background and keeps its masks
-    (with a warning naming it).
+    (with a warning naming it). A label set with empty pseudo-masks is named in a warning with
+    their count: those frames teach background everywhere (:func:`empty_masks`).
     """
 
     def __init__(
@@ -153,6 +160,14 @@ class LabelSetDataset(Dataset):
         for k, d in enumerate(labelsets):
             samples = [dataclasses.replace(s, labelset=k) for s in read_labelset(d)]
             self.samples += samples
+            empty = empty_masks(d)
+            if empty:
+                warnings.warn(
+                    f"{os.fspath(d)}: {empty} of {len(samples)} labelled frames have an empty "
+                    "pseudo-mask (no collective motion kept there); they train as background "
+                    "everywhere, people in them included",
+                    stacklevel=2,
+                )
             background = None
             if self.bg_ignore > 0:
                 if len(samples) >= MIN_FRAMES:
