@@ -183,27 +183,34 @@ def _suite(args: argparse.Namespace, out: Path) -> Path:
 
         print(f"rendering the suite: {args.frames} frames at {w}x{h}", flush=True)
         synth.render_suite(suite, seed=args.seed, frames=args.frames, size=(w, h), progress=True)
-    meta = _suite_meta(suite)
     asks = {"frames": args.frames, "width": w, "height": h}
     if not args.suite:  # a given suite may have any seed; ours was rendered with --seed
         asks = {"seed": args.seed} | asks
-    made = {k: meta.get(k) for k in asks}
-    if made != asks:
-        hint = "pass --frames/--size to match it" if args.suite else "use another -o"
-        sys.exit(f"tables: {suite} was rendered with {made}, this run asks {asks}; {hint}")
+    hint = "pass --frames/--size to match it" if args.suite else "use another -o"
+    _check_rendered(suite / "suite.json", asks, hint)
     return suite
 
 
-def _suite_meta(suite: Path) -> dict[str, Any]:
-    """The suite's suite.json (seed, frames, width, height), or SystemExit naming it."""
-    path = suite / "suite.json"
+def _rendered(path: Path) -> dict[str, Any]:
+    """The settings a suite or scene was rendered with (its suite.json or scene.json), or
+    SystemExit naming the file."""
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"tables: {path}: cannot read the suite's settings ({exc})") from exc
+        raise SystemExit(f"tables: {path}: cannot read the rendered settings ({exc})") from exc
     if not isinstance(meta, dict):
-        raise SystemExit(f"tables: {path}: not a suite description")
+        raise SystemExit(f"tables: {path}: not a suite or scene description")
     return meta
+
+
+def _check_rendered(path: Path, asks: dict[str, Any], hint: str = "use another -o") -> None:
+    """SystemExit naming the folder of ``path`` (suite.json or scene.json) when it records
+    other values than ``asks`` (seed, frames, width, height)."""
+    meta = _rendered(path)
+    made = tuple(meta.get(k) for k in asks)
+    if made != tuple(asks.values()):
+        sys.exit(f"tables: {path.parent} was rendered with ({', '.join(asks)}) {made}, this run "
+                 f"asks {tuple(asks.values())}; {hint}")  # fmt: skip
 
 
 def _video(scene_dir: Path) -> Path:
@@ -347,12 +354,8 @@ def _extra_labels(out: Path, scenarios: list[str], n: int, args: argparse.Namesp
         scene_dir, label_dir = out / "extra" / name, out / "labels" / name
         names.append(name)
         if (scene_dir / "scene.json").is_file():
-            meta = json.loads((scene_dir / "scene.json").read_text(encoding="utf-8"))
-            made = (meta.get("seed"), meta.get("frames"), meta.get("width"), meta.get("height"))
-            asks = (seed, args.frames, w, h)
-            if made != asks:
-                sys.exit(f"tables: {scene_dir} was rendered with (seed, frames, width, height) "
-                         f"{made}, this run asks {asks}; use another -o")  # fmt: skip
+            asks = {"seed": seed, "frames": args.frames, "width": w, "height": h}
+            _check_rendered(scene_dir / "scene.json", asks)
         else:
             print(f"extra training scene {j + 1}/{n}: {scenario}, seed {seed}, camera x{d}",
                   flush=True)  # fmt: skip
@@ -787,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
                 cross_scores[kind][v] = row
 
     frames_test = sum(len(held[sc]) for sc in scenes)
-    config = dataclasses.asdict(s) | {"suite_seed": _suite_meta(suite).get("seed"),
+    config = dataclasses.asdict(s) | {"suite_seed": _rendered(suite / "suite.json").get("seed"),
                                       "device": device, "inference_scales": scales,
                                       "test_scenes": test_scenes,
                                       "cross_extra_scenes": args.cross_extra_scenes,
@@ -813,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, (_, caption) in GROUND_TRUTHS.items():
         md += [f"## Ground truth: {caption}", ""]
         md += _sections(all_scores[kind], cross_scores[kind], scenes, test_scenes,
-                        0 if args.no_cross else args.cross_extra_scenes)  # fmt: skip
+                        args.cross_extra_scenes)  # fmt: skip
         md += _beyond_table({v: Row(evs) for v, evs in beyond[kind].items()}, scenes)
         md += _appearance_table({
             v: {"as rendered": all_scores[kind][v], **{c: Row(evs) for c, evs in by.items()}}

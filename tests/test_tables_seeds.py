@@ -297,13 +297,15 @@ def test_a_suite_rendered_otherwise_than_asked_is_refused_not_reused(tables, tmp
     (suite / "suite.json").write_text(json.dumps(made))
     asks = SimpleNamespace(suite=None, seed=0, frames=10, size=(96, 72))
     assert tables._suite(asks, tmp_path) == suite
-    with pytest.raises(SystemExit, match=r"suite was rendered with \{'seed': 0, .*'seed': 1, .*-o"):
+    seed_1 = r"\(seed, frames, width, height\) \(0, 10, 96, 72\), this run asks \(1, 10, 96, 72\)"
+    with pytest.raises(SystemExit, match=r"suite was rendered with " + seed_1 + "; use another -o"):
         tables._suite(SimpleNamespace(**{**vars(asks), "seed": 1}), tmp_path)
     # a given suite may have any seed, but frames and size are the run's
     given = SimpleNamespace(suite=str(suite), seed=5, frames=10, size=(96, 72))
     assert tables._suite(given, tmp_path / "elsewhere") == suite
-    with pytest.raises(SystemExit, match=r"'frames': 10.*'frames': 300.*pass --frames/--size"):
+    frames_300 = r"\(frames, width, height\) \(10, 96, 72\), this run asks \(300, 96, 72\)"
+    with pytest.raises(SystemExit, match=frames_300 + "; pass --frames/--size"):
         tables._suite(SimpleNamespace(**{**vars(given), "frames": 300}), tmp_path / "elsewhere")
     (suite / "suite.json").write_text("[")
-    with pytest.raises(SystemExit, match=r"suite\.json: cannot read the suite's settings"):
+    with pytest.raises(SystemExit, match=r"suite\.json: cannot read the rendered settings"):
         tables._suite(given, tmp_path / "elsewhere")
